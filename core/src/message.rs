@@ -1,0 +1,1 @@
+//! DMPHeader JSON, AAD and outer message framing (filled in by its own change).

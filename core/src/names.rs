@@ -1,0 +1,1 @@
+//! DNS-name validation and owner names (filled in by its own change).

@@ -1,0 +1,1 @@
+//! bootstrap record (filled in by its own change).

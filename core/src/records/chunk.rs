@@ -1,0 +1,1 @@
+//! chunk record (filled in by its own change).

@@ -1,0 +1,1 @@
+//! claim record (filled in by its own change).

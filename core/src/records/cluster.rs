@@ -1,0 +1,1 @@
+//! cluster record (filled in by its own change).

@@ -1,0 +1,1 @@
+//! heartbeat record (filled in by its own change).

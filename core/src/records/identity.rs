@@ -1,0 +1,1 @@
+//! identity record (filled in by its own change).

@@ -1,0 +1,1 @@
+//! manifest record (filled in by its own change).

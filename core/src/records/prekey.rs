@@ -1,0 +1,1 @@
+//! prekey record (filled in by its own change).

@@ -1,0 +1,1 @@
+//! revocation record (filled in by its own change).

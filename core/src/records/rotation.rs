@@ -1,0 +1,1 @@
+//! rotation record (filled in by its own change).
