@@ -261,6 +261,33 @@ mod tests {
         assert!(SlotManifest::parse_and_verify(&bad, NOW).is_err());
     }
 
+    /// Known answer for the hashed form (not covered by the vectors), from
+    /// the reference (dmp/core/manifest.py, dnsmesh 0.7.5): signer
+    /// `DMPCrypto.from_private_bytes(b"\x42"*32)`, msg_id `bytes(range(16))`,
+    /// recipient_id `sha256(b"r")`, n=3, k=2, prekey_id 0xdeadbeef,
+    /// ts=1893456000, exp=1893456300, chunk_hashes `sha256(bytes([i]))` for i in 0..3.
+    #[test]
+    fn hashed_form_matches_reference_known_answer() {
+        const WIRE: &str = "v=dmp1;t=manifest;d=AAECAwQFBgcICQoLDA0ODzVvycut6Wfl4FOcVdAN+pdrZt8vGpogWH6Kpy7ZhRMxRUNJ5CLwUpcZHq0T4h09tSDlq+9SBV5JZLgvshP1k6EAAAADAAAAAt6tvu8AAAAAcNvYgAAAAABw29msbjQLnP+zepicpUTmu3gKLHiQHT+zNzh2hRGjBhevoB1L9RIvNEVUxTveLruM0rfj0WAK1jHDhaXXzOI8d4VFmtvBtMkA/+SNV1tdpcY4BAEl9l2w/j4kSUt26phkV9mGFDdei13kjsyClPxcTVpWdFuINFhy6tGtSlTiaZOUw1616S+/M+3YCc0ek/aQhed/d02UqH8X2qdUpsBlD4P2Cg==";
+        let kp = Keypair::from_x25519_secret([0x42; 32]);
+        let m = SlotManifest {
+            msg_id: core::array::from_fn(|i| i as u8),
+            sender_spk: kp.ed25519_public(),
+            recipient_id: crypto::sha256(b"r"),
+            total_chunks: 3,
+            data_chunks: 2,
+            prekey_id: 0xdead_beef,
+            ts: 1_893_456_000,
+            exp: 1_893_456_300,
+            chunk_hashes: (0u8..3).map(|i| crypto::sha256(&[i])).collect(),
+        };
+        assert_eq!(m.to_wire(kp.signer()).unwrap(), WIRE);
+        assert_eq!(
+            SlotManifest::parse_and_verify(WIRE, 1_893_456_000).unwrap(),
+            m
+        );
+    }
+
     proptest! {
         #[test]
         fn arbitrary_input_never_panics(s in ".*", now in any::<u64>()) {
