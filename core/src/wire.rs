@@ -4,7 +4,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine;
+use base64::alphabet::STANDARD as STANDARD_ALPHABET;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::error::{Error, Result};
 
@@ -79,6 +81,15 @@ impl RecordKind {
     }
 }
 
+/// Decoder matching Python's `b64decode`: padding required, but non-zero
+/// unused low bits in the last symbol are tolerated (Python ignores them).
+const PY_DECODER: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD_ALPHABET,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
 /// Standard padded base64, as every record is written.
 pub fn b64_encode(data: &[u8]) -> String {
     STANDARD.encode(data)
@@ -87,7 +98,9 @@ pub fn b64_encode(data: &[u8]) -> String {
 /// Strict decode (Python `b64decode(validate=True)`): any byte outside the
 /// alphabet fails.
 pub fn b64_decode_strict(text: &str) -> Result<Vec<u8>> {
-    STANDARD.decode(text.as_bytes()).map_err(|_| Error::Base64)
+    PY_DECODER
+        .decode(text.as_bytes())
+        .map_err(|_| Error::Base64)
 }
 
 /// Lenient decode (Python `b64decode` without validation): bytes outside
@@ -97,7 +110,7 @@ pub fn b64_decode_lenient(text: &str) -> Result<Vec<u8>> {
         .bytes()
         .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
         .collect();
-    STANDARD.decode(&filtered).map_err(|_| Error::Base64)
+    PY_DECODER.decode(&filtered).map_err(|_| Error::Base64)
 }
 
 /// Strip `prefix` from `value`, or fail with [`Error::Prefix`].
@@ -213,6 +226,8 @@ mod tests {
         assert_eq!(b64_decode_lenient("QU J D").unwrap(), b"ABC");
         assert!(b64_decode_strict("QU J D").is_err());
         assert!(b64_decode_lenient("QUI").is_err());
+        // Python ignores non-zero unused bits in the final symbol.
+        assert_eq!(b64_decode_strict("QR==").unwrap(), b"A");
     }
 
     #[test]
