@@ -3,7 +3,7 @@
 //! zfec evaluates a Vandermonde matrix at the points `x_0 = 0` and
 //! `x_r = α^(r−1)` (α = 2 in GF(2⁸)/0x11D) and makes it systematic as
 //! `E = V · inv(V_top)`. Stock `reed-solomon-erasure` uses different points, so
-//! only its field arithmetic is reused here.
+//! only its bulk multiply-add over the same field (`mul_slice_xor`) is reused.
 //!
 //! `V · inv(V_top)` maps the k data blocks to the values at `x_r` of the unique
 //! polynomial of degree < k that takes the data values at `x_0..x_{k−1}`. Row r
@@ -16,15 +16,39 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use reed_solomon_erasure::galois_8::{add, div, exp, mul, mul_slice_xor};
+use reed_solomon_erasure::galois_8::mul_slice_xor;
 
 use crate::error::{Error, Result};
 
 /// zfec's share limit: 0, α⁰, …, α²⁵⁴ are the only 256 distinct points.
 pub const MAX_SHARES: usize = 256;
 
-/// The generator α of GF(2⁸)/0x11D.
-const ALPHA: u8 = 2;
+/// Order of the multiplicative group of GF(2⁸).
+const ORDER: usize = 255;
+
+/// Powers and discrete logs of α = 2 in GF(2⁸)/0x11D, built at compile time
+/// (768 bytes). The matrix entries are products and quotients, which become
+/// sums and differences of logs; the bulk multiply-add over share bytes uses
+/// `reed_solomon_erasure::galois_8` (the same field).
+const fn gf_tables() -> ([u8; ORDER], [u8; 256]) {
+    let mut exp = [0u8; ORDER];
+    let mut log = [0u8; 256];
+    let mut x: u16 = 1;
+    let mut i = 0;
+    while i < ORDER {
+        exp[i] = x as u8;
+        log[x as usize] = i as u8;
+        x <<= 1;
+        if x & 0x100 != 0 {
+            x ^= 0x11d;
+        }
+        i += 1;
+    }
+    (exp, log)
+}
+
+static EXP: [u8; ORDER] = gf_tables().0;
+static LOG: [u8; 256] = gf_tables().1;
 
 /// Whether zfec accepts `(k, n)`: 1 ≤ k ≤ n ≤ 256.
 pub fn valid_params(k: usize, n: usize) -> bool {
@@ -33,30 +57,42 @@ pub fn valid_params(k: usize, n: usize) -> bool {
 
 /// Evaluation point of share `i` (< 256): 0 for share 0, α^(i−1) after it.
 fn point(i: usize) -> u8 {
-    if i == 0 { 0 } else { exp(ALPHA, i - 1) }
+    match i.checked_sub(1) {
+        None => 0,
+        Some(e) => EXP[e % ORDER],
+    }
 }
 
-/// `w_i = ∏_{m≠i} (x_i − x_m)` over the points `xs` (which must be distinct,
-/// so every product is non-zero). Subtraction is XOR in GF(2⁸).
-fn barycentric_denominators(xs: &[u8]) -> Vec<u8> {
+/// log of a non-zero difference `a − b` (XOR in GF(2⁸)) of distinct points.
+fn log_diff(a: u8, b: u8) -> usize {
+    LOG[usize::from(a ^ b)] as usize
+}
+
+/// `log w_i` with `w_i = ∏_{m≠i} (x_i − x_m)` over the points `xs`, which
+/// must be distinct so that every factor is non-zero.
+fn log_denominators(xs: &[u8]) -> Vec<usize> {
     xs.iter()
         .enumerate()
         .map(|(i, &xi)| {
-            xs.iter()
-                .enumerate()
-                .filter(|&(m, _)| m != i)
-                .fold(1u8, |acc, (_, &xm)| mul(acc, add(xi, xm)))
+            let mut sum = 0;
+            for (m, &xm) in xs.iter().enumerate() {
+                if m != i {
+                    sum += log_diff(xi, xm);
+                }
+            }
+            sum % ORDER
         })
         .collect()
 }
 
-/// The Lagrange basis of the points `xs` (denominators `ws`) evaluated at `x`,
-/// which must differ from every point in `xs`.
-fn lagrange_row(xs: &[u8], ws: &[u8], x: u8) -> Vec<u8> {
-    let numerator = xs.iter().fold(1u8, |acc, &xm| mul(acc, add(x, xm)));
+/// The Lagrange basis of the points `xs` (log denominators `log_ws`)
+/// evaluated at `x`, which must differ from every point in `xs`:
+/// `L_j(x) = ∏_m (x − x_m) / ((x − x_j) · w_j)`.
+fn lagrange_row(xs: &[u8], log_ws: &[usize], x: u8) -> Vec<u8> {
+    let log_num = xs.iter().map(|&xm| log_diff(x, xm)).sum::<usize>() % ORDER;
     xs.iter()
-        .zip(ws)
-        .map(|(&xj, &wj)| div(numerator, mul(add(x, xj), wj)))
+        .zip(log_ws)
+        .map(|(&xj, &log_wj)| EXP[(log_num + 2 * ORDER - log_diff(x, xj) - log_wj) % ORDER])
         .collect()
 }
 
@@ -67,8 +103,10 @@ pub fn parity_rows(k: usize, n: usize) -> Result<Vec<Vec<u8>>> {
         return Err(Error::Invalid("erasure parameters need 1 <= k <= n <= 256"));
     }
     let xs: Vec<u8> = (0..k).map(point).collect();
-    let ws = barycentric_denominators(&xs);
-    Ok((k..n).map(|r| lagrange_row(&xs, &ws, point(r))).collect())
+    let log_ws = log_denominators(&xs);
+    Ok((k..n)
+        .map(|r| lagrange_row(&xs, &log_ws, point(r)))
+        .collect())
 }
 
 /// Encode k equal-length data blocks into all n shares, exactly as
@@ -124,7 +162,7 @@ pub fn decode(k: usize, n: usize, shares: &[(usize, &[u8])]) -> Result<Vec<Vec<u
 
     // Ids are sorted and below n ≤ 256, so the points are distinct.
     let xs: Vec<u8> = chosen.iter().map(|&(id, _)| point(id)).collect();
-    let mut ws: Option<Vec<u8>> = None;
+    let mut log_ws: Option<Vec<usize>> = None;
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(k);
     let mut next = 0; // index into `chosen` of the first id not yet passed
     for j in 0..k {
@@ -138,8 +176,8 @@ pub fn decode(k: usize, n: usize, shares: &[(usize, &[u8])]) -> Result<Vec<Vec<u
             continue;
         }
         // Data block j is missing: evaluate the interpolating polynomial at x_j.
-        let ws = ws.get_or_insert_with(|| barycentric_denominators(&xs));
-        let row = lagrange_row(&xs, ws, point(j));
+        let log_ws = log_ws.get_or_insert_with(|| log_denominators(&xs));
+        let row = lagrange_row(&xs, log_ws, point(j));
         let mut block = vec![0u8; len];
         for (&c, &(_, share)) in row.iter().zip(&chosen) {
             mul_slice_xor(c, share, &mut block);
@@ -152,6 +190,15 @@ pub fn decode(k: usize, n: usize, shares: &[(usize, &[u8])]) -> Result<Vec<Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tables_match_galois_8() {
+        use reed_solomon_erasure::galois_8::exp;
+        for e in 0..ORDER {
+            assert_eq!(EXP[e], exp(2, e));
+            assert_eq!(LOG[EXP[e] as usize] as usize, e);
+        }
+    }
 
     #[test]
     fn points_follow_zfec() {
