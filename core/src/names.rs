@@ -13,7 +13,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::crypto::{hex, sha256, sha256_parts};
+use crate::crypto::{hex, sha256_parts};
 use crate::error::{Error, Result};
 use crate::records::rotation::SubjectType;
 
@@ -201,9 +201,7 @@ pub fn msg_key(msg_id: &[u8; 16], recipient_id: &[u8; 32], sender_spk: &[u8; 32]
 
 /// `H(utf8(username)).hex[:16]`: the identity and user-rotation label.
 fn username_hash16(username: &str) -> String {
-    let mut h = hex(&sha256(username.as_bytes()));
-    h.truncate(16);
-    h
+    hash_hex(&[username.as_bytes()], 16)
 }
 
 // ---------------------------------------------------------------------------
