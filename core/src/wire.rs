@@ -4,7 +4,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine;
+use base64::alphabet::STANDARD as STANDARD_ALPHABET;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::error::{Error, Result};
 
@@ -79,6 +81,15 @@ impl RecordKind {
     }
 }
 
+/// Decoder matching Python's `b64decode`: padding required, but non-zero
+/// unused low bits in the last symbol are tolerated (Python ignores them).
+const PY_DECODER: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD_ALPHABET,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+);
+
 /// Standard padded base64, as every record is written.
 pub fn b64_encode(data: &[u8]) -> String {
     STANDARD.encode(data)
@@ -87,17 +98,77 @@ pub fn b64_encode(data: &[u8]) -> String {
 /// Strict decode (Python `b64decode(validate=True)`): any byte outside the
 /// alphabet fails.
 pub fn b64_decode_strict(text: &str) -> Result<Vec<u8>> {
-    STANDARD.decode(text.as_bytes()).map_err(|_| Error::Base64)
+    PY_DECODER
+        .decode(text.as_bytes())
+        .map_err(|_| Error::Base64)
 }
 
-/// Lenient decode (Python `b64decode` without validation): bytes outside
-/// `[A-Za-z0-9+/=]` are dropped first; padding must still be right.
-pub fn b64_decode_lenient(text: &str) -> Result<Vec<u8>> {
-    let filtered: Vec<u8> = text
-        .bytes()
-        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
-        .collect();
-    STANDARD.decode(&filtered).map_err(|_| Error::Base64)
+/// Python's `base64.b64decode(s)` without validation (CPython 3.11
+/// `a2b_base64`, non-strict): non-ASCII input fails; bytes outside the
+/// alphabet are skipped; an `=` counts as padding only after two or more
+/// characters of a quantum, and once the quantum is complete decoding stops,
+/// ignoring the rest; leftover bits are not checked; an incomplete final
+/// quantum fails.
+pub fn b64_decode_lenient(s: &str) -> Result<Vec<u8>> {
+    if !s.is_ascii() {
+        return Err(Error::Base64);
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
+    let mut quad_pos = 0u8;
+    let mut pads = 0u8;
+    let mut acc = 0u8;
+    for b in s.bytes() {
+        if b == b'=' {
+            if quad_pos >= 2 {
+                pads += 1;
+                if quad_pos + pads >= 4 {
+                    return Ok(out);
+                }
+            }
+            continue;
+        }
+        let Some(v) = b64_value(b) else {
+            continue;
+        };
+        pads = 0;
+        match quad_pos {
+            0 => {
+                acc = v;
+                quad_pos = 1;
+            }
+            1 => {
+                out.push((acc << 2) | (v >> 4));
+                acc = v & 0x0f;
+                quad_pos = 2;
+            }
+            2 => {
+                out.push((acc << 4) | (v >> 2));
+                acc = v & 0x03;
+                quad_pos = 3;
+            }
+            _ => {
+                out.push((acc << 6) | v);
+                quad_pos = 0;
+            }
+        }
+    }
+    if quad_pos == 0 {
+        Ok(out)
+    } else {
+        Err(Error::Base64)
+    }
+}
+
+/// The 6-bit value of a standard base64 character.
+fn b64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
 }
 
 /// Strip `prefix` from `value`, or fail with [`Error::Prefix`].
@@ -211,8 +282,35 @@ mod tests {
     #[test]
     fn lenient_drops_foreign_bytes_but_keeps_padding_rules() {
         assert_eq!(b64_decode_lenient("QU J D").unwrap(), b"ABC");
+        assert!(b64_decode_lenient("QQ=").is_err());
         assert!(b64_decode_strict("QU J D").is_err());
         assert!(b64_decode_lenient("QUI").is_err());
+        // Python ignores non-zero unused bits in the final symbol.
+        assert_eq!(b64_decode_strict("QR==").unwrap(), b"A");
+    }
+
+    #[test]
+    fn python_b64decode_quirks() {
+        let cases: &[(&str, Option<&[u8]>)] = &[
+            ("QUJD", Some(b"ABC")),
+            ("QQ==QUJD", Some(b"A")),
+            ("=QUJD", Some(b"ABC")),
+            ("QUJD=", Some(b"ABC")),
+            ("QR==", Some(b"A")),
+            ("Q===", None),
+            ("QQ=A=", Some(b"A\x00")),
+            ("QUI=QUJD", Some(b"AB")),
+            ("QQ=", None),
+            ("QU=JD", Some(b"ABC")),
+            ("Q=Q==", Some(b"A")),
+            ("QUJDQ", None),
+            ("QU JD\n", Some(b"ABC")),
+            ("", Some(b"")),
+            ("QUJ\u{e9}", None),
+        ];
+        for &(input, want) in cases {
+            assert_eq!(b64_decode_lenient(input).ok().as_deref(), want, "{input:?}");
+        }
     }
 
     #[test]
