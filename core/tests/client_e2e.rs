@@ -2,6 +2,8 @@
 //! from owner name to TXT values with append semantics, driven through the
 //! same query/answer loop a front end runs.
 
+mod support;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 
@@ -236,6 +238,18 @@ fn send_with(
     providers: &[String],
     seed: u64,
 ) -> Result<SentMessage, Error> {
+    send_at(dns, from, to, text, providers, seed, NOW)
+}
+
+fn send_at(
+    dns: &mut Dns,
+    from: &User,
+    to: &str,
+    text: &[u8],
+    providers: &[String],
+    seed: u64,
+    now: u64,
+) -> Result<SentMessage, Error> {
     let contact = from
         .contacts
         .iter()
@@ -252,7 +266,7 @@ fn send_with(
         answers: &answers,
         message: text,
         ttl: 300,
-        now: NOW,
+        now,
         claim_providers: providers,
     };
     let sent = build_message(&input, &mut TestRng::new(seed))?;
@@ -1317,5 +1331,554 @@ proptest! {
         let mut answers = TxtAnswers::new();
         answers.insert(q.names[0].clone(), values);
         let _ = select_identity(&q, &answers);
+    }
+}
+
+// ---- interop with the Python reference (live oracle) -----------------------
+
+mod interop {
+    use super::support::{Oracle, hex, reference_skipped, unhex};
+    use super::*;
+    use serde_json::{Value, json};
+
+    const SALT: [u8; 32] = [0x11; 32];
+
+    /// A user derived from a passphrase exactly as the reference does, with
+    /// the oracle's party description.
+    fn party(
+        pass: &str,
+        username: &str,
+        domain: &str,
+        identity_domain: Option<&str>,
+    ) -> (User, Value) {
+        let mut u = User::new(0, username, domain);
+        u.keys = Keypair::derive(pass.as_bytes(), &SALT).unwrap();
+        u.identity_domain = identity_domain.map(Into::into);
+        let mut p = json!({"passphrase": pass, "salt_hex": hex(&SALT), "username": username, "domain": domain});
+        if let Some(d) = identity_domain {
+            p["identity_domain"] = json!(d);
+        }
+        (u, p)
+    }
+
+    fn contact_json(u: &User) -> Value {
+        json!({
+            "username": u.username, "domain": u.domain, "domain_explicit": true,
+            "x25519_pub_hex": hex(&u.keys.x25519_public()),
+            "ed25519_pub_hex": hex(&u.keys.ed25519_public()),
+        })
+    }
+
+    fn records_json(ps: &[Publish]) -> Value {
+        Value::Array(
+            ps.iter()
+                .map(|p| json!({"name": p.name, "value": p.value, "ttl": p.ttl}))
+                .collect(),
+        )
+    }
+
+    fn load(dns: &mut Dns, records: &Value) {
+        for r in records.as_array().unwrap() {
+            dns.publish(&Publish {
+                name: r["name"].as_str().unwrap().into(),
+                value: r["value"].as_str().unwrap().into(),
+                ttl: r["ttl"].as_u64().unwrap() as u32,
+            });
+        }
+    }
+
+    #[test]
+    fn reference_sender_to_rust_receiver() {
+        if reference_skipped() {
+            return;
+        }
+        let mut oracle = Oracle::start();
+        let (alice, alice_p) = party(
+            "alice pass",
+            "alice",
+            "alice.example",
+            Some("alice.example"),
+        );
+        let (mut bob, _) = party("bob pass", "bob", "bob.example", Some("bob.example"));
+        bob.contacts.push(alice.as_contact());
+        let mut dns = Dns::default();
+        // Rust-made prekeys, consumed by the reference's choice.
+        let pool = bob
+            .prekeys
+            .generate_pool(
+                bob.keys.signer(),
+                "bob",
+                "bob.example",
+                4,
+                86_400,
+                NOW - 5,
+                &mut TestRng::new(4),
+            )
+            .unwrap();
+        dns.publish_all(&pool);
+        // Alice's identity (Rust-made) for the label check.
+        dns.publish(
+            &identity_publish(
+                &alice.keys,
+                "alice",
+                "alice.example",
+                Some("alice.example"),
+                &[1, 2],
+                86_400,
+                NOW,
+            )
+            .unwrap(),
+        );
+
+        for (i, len) in [5usize, 3000].into_iter().enumerate() {
+            let body = text(len);
+            let reply = oracle.ok(
+                "send",
+                json!({
+                    "sender": alice_p, "recipient": {
+                        "username": "bob", "domain": "bob.example", "domain_explicit": true,
+                        "x25519_pub_hex": hex(&bob.keys.x25519_public()),
+                        "ed25519_pub_hex": hex(&bob.keys.ed25519_public()),
+                        "versions": [1, 2]},
+                    "text_hex": hex(&body), "now": NOW + i as u64,
+                    "recipient_prekeys": pool.iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
+                }),
+            );
+            assert_eq!(reply["ok"], true);
+            assert_eq!(reply["envelope"], "v2");
+            let prekey_id = reply["prekey_id"].as_u64().unwrap() as u32;
+            assert_ne!(prekey_id, 0);
+            load(&mut dns, &reply["records"]);
+            let wire = bob.prekeys.keys[&prekey_id].wire.clone();
+
+            let p = poll(&mut dns, &mut bob, NOW + i as u64);
+            assert_eq!(
+                p.delivered(),
+                vec![(
+                    body.as_slice(),
+                    Some("alice@alice.example"),
+                    "alice.example"
+                )]
+            );
+            assert!(p.events.contains(&Event::PrekeyConsumed { id: prekey_id }));
+            assert!(p.events.contains(&Event::DeletePublished {
+                name: pool[0].name.clone(),
+                value: wire
+            }));
+            assert!(!bob.prekeys.keys.contains_key(&prekey_id));
+        }
+        assert_eq!(dns.get(&pool[0].name).len(), 2);
+    }
+
+    #[test]
+    fn rust_sender_to_reference_receiver() {
+        if reference_skipped() {
+            return;
+        }
+        let mut oracle = Oracle::start();
+        let (mut alice, _) = party(
+            "alice pass",
+            "alice",
+            "alice.example",
+            Some("alice.example"),
+        );
+        let (bob, bob_p) = party("bob pass", "bob", "bob.example", Some("bob.example"));
+        alice.contacts.push(bob.as_contact());
+        let mut dns = Dns::default();
+        // Reference-made prekeys and identity (advertising v2).
+        let mut req = bob_p.clone();
+        req["now"] = json!(NOW - 5);
+        req["count"] = json!(3);
+        let made = oracle.ok("make_prekeys", req);
+        load(&mut dns, &made["records"]);
+        let mut bob_id = bob_p.clone();
+        bob_id["now"] = json!(NOW);
+        bob_id["advertise_v2"] = json!(true);
+        let id = oracle.ok("identity", bob_id);
+        load(&mut dns, &json!([id]));
+        let alice_id = identity_publish(
+            &alice.keys,
+            "alice",
+            "alice.example",
+            Some("alice.example"),
+            &[1],
+            86_400,
+            NOW,
+        )
+        .unwrap();
+        dns.publish(&alice_id);
+
+        let body = text(2500);
+        let sent = send(&mut dns, &alice, "bob", &body);
+        assert!(sent.dmpv2);
+        assert_ne!(sent.prekey_id, 0);
+        let secrets = made["secrets"].clone();
+        let wire_of_used = secrets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["prekey_id"].as_u64() == Some(u64::from(sent.prekey_id)))
+            .expect("a reference prekey")["wire"]
+            .clone();
+
+        let mut world = sent.publishes.clone();
+        world.push(alice_id);
+        let reply = oracle.ok(
+            "receive",
+            json!({
+                "recipient": bob_p, "contacts": [contact_json(&alice)],
+                "records": records_json(&world), "now": NOW + 1,
+                "prekey_secrets": secrets,
+            }),
+        );
+        let delivered = reply["delivered"].as_array().unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(unhex(delivered[0]["text_hex"].as_str().unwrap()), body);
+        assert_eq!(delivered[0]["msg_id_hex"], hex(&sent.msg_id));
+        assert_eq!(delivered[0]["sender_label"], "alice@alice.example");
+        assert_eq!(reply["deleted_records"][0]["value"], wire_of_used);
+        assert_eq!(reply["remaining_prekey_ids"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn claims_interoperate_both_ways() {
+        if reference_skipped() {
+            return;
+        }
+        let mut oracle = Oracle::start();
+        let providers = vec!["claims.example".to_string()];
+        let (mut carol, carol_p) = party("carol pass", "carol", "carol.example", None);
+        let (mut bob, bob_p) = party("bob pass", "bob", "bob.example", None);
+        let (alice, _) = party("alice pass", "alice", "alice.example", None);
+        bob.contacts.push(alice.as_contact());
+
+        // Rust stranger → reference receiver with a pin elsewhere: quarantined.
+        carol.contacts.push(Contact {
+            domain_explicit: false,
+            ..bob.as_contact()
+        });
+        let mut dns = Dns::default();
+        let sent = send_with(&mut dns, &carol, "bob", b"hello from rust", &providers, 31).unwrap();
+        let reply = oracle.ok(
+            "receive",
+            json!({
+                "recipient": bob_p, "contacts": [contact_json(&alice)],
+                "records": records_json(&sent.publishes), "now": NOW,
+                "claim_providers": providers,
+            }),
+        );
+        assert_eq!(reply["delivered"].as_array().unwrap().len(), 0);
+        let q = reply["quarantined"].as_array().unwrap();
+        assert_eq!(q.len(), 1);
+        assert_eq!(
+            unhex(q[0]["text_hex"].as_str().unwrap()),
+            b"hello from rust"
+        );
+        assert_eq!(q[0]["sender_mailbox_domain"], "carol.example");
+
+        // Reference stranger → Rust receiver: quarantined too.
+        let reply = oracle.ok(
+            "send",
+            json!({
+                "sender": carol_p,
+                "recipient": {"username": "bob", "domain": "bob.example", "domain_explicit": false,
+                              "x25519_pub_hex": hex(&bob.keys.x25519_public()), "ed25519_pub_hex": ""},
+                "text_hex": hex(b"hello from python"), "now": NOW, "claim_providers": providers,
+            }),
+        );
+        assert_eq!(reply["ok"], true);
+        let mut dns = Dns::default();
+        load(&mut dns, &reply["records"]);
+        let mut params = bob.params(NOW);
+        params.claim_providers = providers.clone();
+        let p = poll_with(&mut dns, &mut bob, params, false);
+        assert!(p.delivered().is_empty());
+        let q = p.quarantined();
+        assert_eq!(q.len(), 1);
+        assert!(
+            matches!(q[0], Event::Quarantined { body, sender_mailbox_domain, .. }
+            if body == b"hello from python" && sender_mailbox_domain == "carol.example")
+        );
+    }
+
+    /// One messy world, received by both implementations: the delivered
+    /// and quarantined messages (in order), the replay cache, the prekeys
+    /// left and the records deleted must be the same.
+    #[test]
+    fn receive_outcomes_match_the_reference() {
+        if reference_skipped() {
+            return;
+        }
+        let mut oracle = Oracle::start();
+        let providers = vec!["claims.example".to_string()];
+        let (mut alice, _) = party(
+            "alice pass",
+            "alice",
+            "alice.example",
+            Some("alice.example"),
+        );
+        let (mut bob, bob_p) = party("bob pass", "bob", "bob.example", None);
+        let (eve, _) = party("eve pass", "eve", "eve.example", None);
+        let (mut carol, _) = party("carol pass", "carol", "carol.example", None);
+        let (mut dave, _) = party("dave pass", "dave", "bob.example", None);
+        bob.contacts.push(alice.as_contact());
+        bob.contacts.push(eve.as_contact());
+        alice.contacts.push(bob.as_contact());
+        carol.contacts.push(Contact {
+            domain_explicit: false,
+            ..bob.as_contact()
+        });
+        dave.contacts.push(Contact {
+            domain_explicit: false,
+            ..bob.as_contact()
+        });
+
+        let mut dns = Dns::default();
+        let pool = bob
+            .prekeys
+            .generate_pool(
+                bob.keys.signer(),
+                "bob",
+                "bob.example",
+                3,
+                86_400,
+                NOW - 5,
+                &mut TestRng::new(40),
+            )
+            .unwrap();
+        dns.publish_all(&pool);
+        dns.publish(
+            &identity_publish(
+                &alice.keys,
+                "alice",
+                "a",
+                Some("alice.example"),
+                &[1, 2],
+                86_400,
+                NOW,
+            )
+            .unwrap(),
+        );
+        dns.publish(
+            &identity_publish(&bob.keys, "bob", "bob.example", None, &[1, 2], 86_400, NOW).unwrap(),
+        );
+
+        // Alice: a normal message, then ones with chunks missing.
+        let m1 = send_at(&mut dns, &alice, "bob", b"one", &[], 41, NOW).unwrap();
+        assert_ne!(m1.prekey_id, 0);
+        // Later sends see no pool (no prekey collisions); it is back for
+        // the receivers.
+        let pool_values = dns.map.remove(&pool[0].name).unwrap();
+        let m2 = send_at(&mut dns, &alice, "bob", &text(1500), &[], 42, NOW).unwrap();
+        let names = chunk_names(&m2);
+        for n in &names[..(m2.total_chunks - m2.data_chunks) as usize] {
+            dns.map.remove(n);
+        }
+        let m3 = send_at(&mut dns, &alice, "bob", &text(1500), &[], 43, NOW).unwrap();
+        for n in &chunk_names(&m3)[..=(m3.total_chunks - m3.data_chunks) as usize] {
+            dns.map.remove(n);
+        }
+        // A message whose records are also copied into Bob's zone, with the
+        // chunks in Alice's zone gone: the second copy is delivered.
+        let m4 = send_at(&mut dns, &alice, "bob", b"copied", &[], 44, NOW).unwrap();
+        for p in &m4.publishes[..=m4.total_chunks as usize] {
+            dns.publish(&Publish {
+                name: p.name.replace("alice.example", "bob.example"),
+                ..p.clone()
+            });
+        }
+        for n in chunk_names(&m4) {
+            dns.map.remove(&n);
+        }
+        // Alice's message copied into Eve's zone (pinned there for Eve only).
+        let m5 = send_at(&mut dns, &alice, "bob", b"moved to eve", &[], 45, NOW).unwrap();
+        for p in &m5.publishes[..=m5.total_chunks as usize] {
+            dns.publish(&Publish {
+                name: p.name.replace("alice.example", "eve.example"),
+                ..p.clone()
+            });
+        }
+        // Expired, and a manifest naming a prekey whose AEAD fails.
+        send_at(&mut dns, &alice, "bob", b"old", &[], 46, NOW - 1000).unwrap();
+        let m7 = send_at(&mut dns, &alice, "bob", b"bad prekey", &[], 47, NOW).unwrap();
+        let other = pool
+            .iter()
+            .map(|p| {
+                dmp_core::records::prekey::Prekey::parse_and_verify(
+                    &p.value,
+                    &bob.keys.ed25519_public(),
+                    NOW,
+                )
+                .unwrap()
+                .prekey_id
+            })
+            .find(|&id| id != m1.prekey_id)
+            .unwrap();
+        replace_manifest(&mut dns, &m7, &alice.keys, |m| m.prekey_id = other);
+        // A stranger via a provider claim; an unpinned sender in Bob's zone;
+        // a forged copy of Alice's manifest.
+        send_at(&mut dns, &carol, "bob", b"stranger", &providers, 48, NOW).unwrap();
+        send_at(&mut dns, &dave, "bob", b"unpinned", &[], 49, NOW).unwrap();
+        let m10 = send_at(&mut dns, &alice, "bob", b"forged", &[], 50, NOW).unwrap();
+        let mp = manifest_publish(&m10);
+        let mut forged = mp.value.clone().into_bytes();
+        let at = forged.len() - 3;
+        forged[at] ^= 1;
+        dns.map
+            .get_mut(&mp.name)
+            .unwrap()
+            .insert(0, String::from_utf8(forged).unwrap());
+
+        dns.map.insert(pool[0].name.clone(), pool_values);
+
+        // Both receive the same world.
+        let world: Vec<Publish> = {
+            let mut v: Vec<(&String, &Vec<String>)> = dns.map.iter().collect();
+            v.sort();
+            v.into_iter()
+                .flat_map(|(n, vals)| {
+                    vals.iter().map(|val| Publish {
+                        name: n.clone(),
+                        value: val.clone(),
+                        ttl: 86_400,
+                    })
+                })
+                .collect()
+        };
+        let secrets: Vec<Value> = bob
+            .prekeys
+            .keys
+            .iter()
+            .map(|(id, k)| json!({"prekey_id": id, "x25519_priv_hex": hex(&k.secret), "exp": k.exp, "wire": k.wire}))
+            .collect();
+        let reply = oracle.ok(
+            "receive",
+            json!({
+                "recipient": bob_p,
+                "contacts": [contact_json(&alice), contact_json(&eve)],
+                "records": records_json(&world), "now": NOW + 1,
+                "prekey_secrets": secrets, "claim_providers": providers,
+            }),
+        );
+        let mut params = bob.params(NOW + 1);
+        params.claim_providers = providers.clone();
+        let p = poll_with(&mut dns, &mut bob, params, false);
+
+        let ours: Vec<(String, String, String)> = p
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Delivered {
+                    body,
+                    msg_id,
+                    sender_label,
+                    ..
+                } => Some((
+                    hex(msg_id),
+                    hex(body),
+                    sender_label.clone().unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let theirs: Vec<(String, String, String)> = reply["delivered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["msg_id_hex"].as_str().unwrap().into(),
+                    d["text_hex"].as_str().unwrap().into(),
+                    d["sender_label"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs);
+        let delivered_ids: Vec<&str> = ours.iter().map(|d| d.0.as_str()).collect();
+        for (m, want) in [
+            (&m1, true),
+            (&m2, true),
+            (&m3, false),
+            (&m4, true),
+            (&m5, false),
+            (&m7, false),
+            (&m10, true),
+        ] {
+            assert_eq!(
+                delivered_ids.contains(&hex(&m.msg_id).as_str()),
+                want,
+                "{} prekey {} drops {:?}",
+                hex(&m.msg_id),
+                m.prekey_id,
+                p.drops()
+            );
+        }
+
+        let ours_q: Vec<(String, String)> = p
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Quarantined { msg_id, body, .. } => Some((hex(msg_id), hex(body))),
+                _ => None,
+            })
+            .collect();
+        let theirs_q: Vec<(String, String)> = reply["quarantined"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                (
+                    q["msg_id_hex"].as_str().unwrap().into(),
+                    q["text_hex"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(ours_q, theirs_q);
+        assert_eq!(ours_q.len(), 1);
+
+        let mut ours_seen: Vec<(String, String, u64)> = bob
+            .replay
+            .seen
+            .iter()
+            .map(|((s, m), e)| (hex(s), hex(m), *e))
+            .collect();
+        ours_seen.sort();
+        let theirs_seen: Vec<(String, String, u64)> = reply["replay_seen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["sender_spk_hex"].as_str().unwrap().into(),
+                    r["msg_id_hex"].as_str().unwrap().into(),
+                    r["exp"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(ours_seen, theirs_seen);
+
+        let ours_left: Vec<u64> = bob.prekeys.keys.keys().map(|&k| u64::from(k)).collect();
+        let theirs_left: Vec<u64> = reply["remaining_prekey_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ours_left, theirs_left);
+        let ours_del: Vec<String> = p
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::DeletePublished { value, .. } => Some(value.clone()),
+                _ => None,
+            })
+            .collect();
+        let theirs_del: Vec<String> = reply["deleted_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["value"].as_str().unwrap().into())
+            .collect();
+        assert_eq!(ours_del, theirs_del);
     }
 }
