@@ -12,6 +12,32 @@
 //!   changes and returns [`Event`]s.
 //! * Prekeys: [`PrekeyStore::generate_pool`]; identities:
 //!   [`identity_publish`], [`identity_fetch_names`], [`select_identity`].
+//!
+//! A receive loop (here against a map standing in for DNS; a real front
+//! end resolves each batch concurrently and may `await` between calls):
+//!
+//! ```
+//! use dmp_core::client::*;
+//! use dmp_core::crypto::Keypair;
+//! # use std::collections::HashMap;
+//! let dns: HashMap<String, Vec<String>> = HashMap::new();
+//! let me = Keypair::from_x25519_secret([2; 32]);
+//! let (mut replay, mut prekeys, mut intro) =
+//!     (ReplayCache::new(), PrekeyStore::new(), IntroState::new());
+//! let params = ReceiveParams::new(me, "bob", "bob.example", Vec::new(), 1_900_000_000);
+//! let mut session = ReceiveSession::new(params, &replay, &prekeys, &intro);
+//! while !session.is_done() {
+//!     for name in session.queries() {
+//!         let values = dns.get(&name).cloned().unwrap_or_default();
+//!         session.answer(&name, values);
+//!     }
+//! }
+//! for event in session.finish(&mut replay, &mut prekeys, &mut intro) {
+//!     if let Event::Delivered { body, .. } = event {
+//!         // show `body`; on `DeletePublished` delete that TXT value
+//!     }
+//! }
+//! ```
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;

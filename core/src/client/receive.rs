@@ -232,6 +232,8 @@ struct Candidate {
     /// Zone holding the manifest and chunks, once known.
     zone: String,
     manifest: Option<SlotManifest>,
+    /// Chunk-name label of the accepted manifest, derived once.
+    msg_key: String,
     state: CandState,
 }
 
@@ -605,6 +607,7 @@ impl ReceiveSession {
                         claim: None,
                         zone: zone.clone(),
                         manifest: None,
+                        msg_key: String::new(),
                         state: CandState::Pending,
                     });
                 }
@@ -642,6 +645,7 @@ impl ReceiveSession {
                 claim: Some(claim),
                 zone: String::new(),
                 manifest: None,
+                msg_key: String::new(),
                 state: CandState::Pending,
             });
         }
@@ -806,6 +810,8 @@ impl ReceiveSession {
         } else {
             None
         };
+        let msg_key = proto::msg_key(&m.msg_id, &m.recipient_id, &m.sender_spk);
+        self.cands[i].msg_key = msg_key;
         self.cands[i].state = CandState::Fetching(Fetch {
             next_pos: 0,
             outstanding: 0,
@@ -830,8 +836,6 @@ impl ReceiveSession {
             return;
         };
         let (n, k) = (m.total_chunks, u64::from(m.data_chunks));
-        let key = proto::msg_key(&m.msg_id, &m.recipient_id, &m.sender_spk);
-        let zone = self.cands[i].zone.clone();
         loop {
             let Some(f) = self.fetch_mut(i) else { return };
             let have = f.shares.len() as u64;
@@ -850,7 +854,8 @@ impl ReceiveSession {
             }
             f.next_pos += 1;
             f.outstanding += 1;
-            let name = proto::chunk_name(pos, &key, &zone);
+            let c = &self.cands[i];
+            let name = proto::chunk_name(pos, &c.msg_key, &c.zone);
             if !self.request(name.clone(), Waiter::Chunk { cand: i, pos }) {
                 self.judge_chunk(i, pos, &name);
             }
