@@ -4,9 +4,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use base64::Engine;
-use base64::alphabet::STANDARD as STANDARD_ALPHABET;
 use base64::engine::general_purpose::STANDARD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::error::{Error, Result};
 
@@ -81,26 +79,21 @@ impl RecordKind {
     }
 }
 
-/// Decoder matching Python's `b64decode`: padding required, but non-zero
-/// unused low bits in the last symbol are tolerated (Python ignores them).
-const PY_DECODER: GeneralPurpose = GeneralPurpose::new(
-    &STANDARD_ALPHABET,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
-
 /// Standard padded base64, as every record is written.
 pub fn b64_encode(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
-/// Strict decode (Python `b64decode(validate=True)`): any byte outside the
-/// alphabet fails.
+/// Strict decode (Python `b64decode(validate=True)`): the text must match
+/// `[A-Za-z0-9+/]*={0,2}`, then decodes like the lenient mode (so a pad
+/// after a complete quantum and non-zero unused bits are tolerated, as in
+/// Python).
 pub fn b64_decode_strict(text: &str) -> Result<Vec<u8>> {
-    PY_DECODER
-        .decode(text.as_bytes())
-        .map_err(|_| Error::Base64)
+    let body = text.trim_end_matches('=');
+    if text.len() - body.len() > 2 || body.bytes().any(|b| b64_value(b).is_none()) {
+        return Err(Error::Base64);
+    }
+    b64_decode_lenient(text)
 }
 
 /// Python's `base64.b64decode(s)` without validation (CPython 3.11
@@ -285,8 +278,12 @@ mod tests {
         assert!(b64_decode_lenient("QQ=").is_err());
         assert!(b64_decode_strict("QU J D").is_err());
         assert!(b64_decode_lenient("QUI").is_err());
-        // Python ignores non-zero unused bits in the final symbol.
+        // Python ignores non-zero unused bits and a pad after a full quantum.
         assert_eq!(b64_decode_strict("QR==").unwrap(), b"A");
+        assert_eq!(b64_decode_strict("QUJD=").unwrap(), b"ABC");
+        assert!(b64_decode_strict("QUJD===").is_err());
+        assert!(b64_decode_strict("QU=JD").is_err());
+        assert!(b64_decode_strict("QUJ\u{e9}").is_err());
     }
 
     #[test]
