@@ -1441,7 +1441,8 @@ mod interop {
                         "ed25519_pub_hex": hex(&bob.keys.ed25519_public()),
                         "versions": [1, 2]},
                     "text_hex": hex(&body), "now": NOW + i as u64,
-                    "recipient_prekeys": pool.iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
+                    // The pool as DNS shows it now (consumed ones deleted).
+                    "recipient_prekeys": dns.get(&pool[0].name),
                 }),
             );
             assert_eq!(reply["ok"], true);
