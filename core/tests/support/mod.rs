@@ -105,3 +105,67 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+impl Oracle {
+    /// Pipeline many requests of one command through this child and return
+    /// the replies in order. A writer thread feeds stdin while this thread
+    /// drains stdout, so a long batch cannot deadlock on full pipes.
+    pub fn call_many(&mut self, command: &str, reqs: &[Value]) -> Vec<Value> {
+        let mut text = String::new();
+        for req in reqs {
+            let mut req = req.clone();
+            req["command"] = Value::String(command.to_string());
+            text.push_str(&ascii_json(&req));
+            text.push('\n');
+        }
+        let stdin = &mut self.stdin;
+        let stdout = &mut self.stdout;
+        let lines: Vec<String> = std::thread::scope(|s| {
+            let writer =
+                s.spawn(move || stdin.write_all(text.as_bytes()).and_then(|_| stdin.flush()));
+            let mut lines = Vec::with_capacity(reqs.len());
+            for _ in 0..reqs.len() {
+                let mut line = String::new();
+                // A dead child shows up here as EOF (and as EPIPE in the writer).
+                if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                lines.push(line);
+            }
+            writer
+                .join()
+                .expect("oracle writer thread")
+                .expect("oracle stdin");
+            lines
+        });
+        assert_eq!(
+            lines.len(),
+            reqs.len(),
+            "the reference oracle exited unexpectedly"
+        );
+        lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad oracle reply {l:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// Compact JSON with every non-ASCII character written as `\uXXXX`, so the
+/// child reads the same text whatever its locale's stdin encoding is.
+pub fn ascii_json(value: &Value) -> String {
+    let text = serde_json::to_string(value).expect("serializable request");
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
