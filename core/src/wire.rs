@@ -84,45 +84,58 @@ pub fn b64_encode(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
-/// Strict decode (Python `b64decode(validate=True)`): the text must match
-/// `[A-Za-z0-9+/]*={0,2}`, then decodes like the lenient mode (so a pad
-/// after a complete quantum and non-zero unused bits are tolerated, as in
-/// Python).
+/// Strict decode: Python's `b64decode(validate=True)`, which is CPython
+/// 3.11's `a2b_base64(strict_mode=True)`. Only alphabet and `=` characters;
+/// no leading `=`; no data after padding starts; once a pad completes a
+/// quantum nothing may follow; unused low bits are not checked.
 pub fn b64_decode_strict(text: &str) -> Result<Vec<u8>> {
-    let body = text.trim_end_matches('=');
-    if text.len() - body.len() > 2 || body.bytes().any(|b| b64_value(b).is_none()) {
-        return Err(Error::Base64);
-    }
-    b64_decode_lenient(text)
+    a2b_base64(text, true)
 }
 
-/// Python's `base64.b64decode(s)` without validation (CPython 3.11
-/// `a2b_base64`, non-strict): non-ASCII input fails; bytes outside the
+/// Lenient decode: Python's `b64decode(s)` without validation (CPython 3.11
+/// `a2b_base64`, non-strict). Non-ASCII input fails; bytes outside the
 /// alphabet are skipped; an `=` counts as padding only after two or more
 /// characters of a quantum, and once the quantum is complete decoding stops,
 /// ignoring the rest; leftover bits are not checked; an incomplete final
 /// quantum fails.
-pub fn b64_decode_lenient(s: &str) -> Result<Vec<u8>> {
-    if !s.is_ascii() {
+pub fn b64_decode_lenient(text: &str) -> Result<Vec<u8>> {
+    a2b_base64(text, false)
+}
+
+/// CPython 3.11's `binascii.a2b_base64`, both modes.
+fn a2b_base64(s: &str, strict: bool) -> Result<Vec<u8>> {
+    let bytes = s.as_bytes();
+    if !s.is_ascii() || (strict && bytes.first() == Some(&b'=')) {
         return Err(Error::Base64);
     }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 3);
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 3);
     let mut quad_pos = 0u8;
     let mut pads = 0u8;
+    let mut padding_started = false;
     let mut acc = 0u8;
-    for b in s.bytes() {
+    for (i, &b) in bytes.iter().enumerate() {
         if b == b'=' {
+            padding_started = true;
             if quad_pos >= 2 {
                 pads += 1;
                 if quad_pos + pads >= 4 {
+                    if strict && i + 1 < bytes.len() {
+                        return Err(Error::Base64);
+                    }
                     return Ok(out);
                 }
             }
             continue;
         }
         let Some(v) = b64_value(b) else {
+            if strict {
+                return Err(Error::Base64);
+            }
             continue;
         };
+        if strict && padding_started {
+            return Err(Error::Base64);
+        }
         pads = 0;
         match quad_pos {
             0 => {
@@ -281,7 +294,9 @@ mod tests {
         // Python ignores non-zero unused bits and a pad after a full quantum.
         assert_eq!(b64_decode_strict("QR==").unwrap(), b"A");
         assert_eq!(b64_decode_strict("QUJD=").unwrap(), b"ABC");
-        assert!(b64_decode_strict("QUJD===").is_err());
+        assert_eq!(b64_decode_strict("QUJD===").unwrap(), b"ABC");
+        assert!(b64_decode_strict("QUI==").is_err());
+        assert!(b64_decode_strict("=").is_err());
         assert!(b64_decode_strict("QU=JD").is_err());
         assert!(b64_decode_strict("QUJ\u{e9}").is_err());
     }
