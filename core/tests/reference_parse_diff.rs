@@ -2650,8 +2650,8 @@ fn naive_strict_ok(text: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-        && (body.len() + pads) % 4 == 0
-        && !(body.len() % 4 == 0 && pads > 0 && body.is_empty())
+        && (body.len() + pads).is_multiple_of(4)
+        && !(body.is_empty() && pads > 0)
 }
 
 /// Whether CPython 3.11's `binascii.a2b_base64(text, strict_mode=True)`
