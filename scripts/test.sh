@@ -12,7 +12,10 @@
 #   test         cargo test on the native crates (PROPTEST_CASES bounded)
 #   no_std       dmp-core for wasm32v1-none (a target without std)
 #   wasm-core    dmp-core alone for wasm32-unknown-unknown
-#   wasm-apps    web + edge, profile wasm-release (what Trunk/worker-build ship)
+#   wasm-web     dmp-web, profile wasm-release: the exact cargo build Trunk runs
+#                (index.html), so a later `trunk build --release` reuses it
+#   wasm-edge    dmp-edge, profile release: the exact cargo build worker-build
+#                runs (wrangler.toml), so `wrangler dev/deploy` reuses it
 #   reference    tests/reference/run_tests.sh against the Python reference, if present
 #
 # Environment:
@@ -122,7 +125,10 @@ run_stage clippy-wasm cargo clippy --locked "${wasm_p[@]}" --target wasm32-unkno
 run_stage test cargo test --locked
 run_stage no_std cargo build --locked -p dmp-core --target wasm32v1-none
 run_stage wasm-core cargo build --locked -p dmp-core --target wasm32-unknown-unknown
-run_stage wasm-apps cargo build --locked "${wasm_p[@]}" --target wasm32-unknown-unknown --profile wasm-release
+# One crate per invocation, as Trunk and worker-build do: building both at once
+# unifies features differently and their artifacts would not be reused.
+run_stage wasm-web cargo build --locked -p dmp-web --target wasm32-unknown-unknown --profile wasm-release
+run_stage wasm-edge cargo build --locked -p dmp-edge --target wasm32-unknown-unknown --release
 run_stage reference stage_reference
 
 print_summary
