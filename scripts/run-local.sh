@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the self-hosted node (dmp-node) and starts it in the foreground on
+# this machine. It prints the URL it serves first; Ctrl-C stops it.
+#
+# Usage: scripts/run-local.sh [dmp-node flags]     (see: scripts/run-local.sh --help)
+#   e.g. scripts/run-local.sh --http-port 0        (any free port)
+#
+# Environment:
+#   DMP_PROFILE    cargo profile to build (default: release; "dev" builds faster)
+#   DMP_HTTP_HOST / DMP_HTTP_PORT   bind address (defaults 127.0.0.1 / 8053)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+profile="${DMP_PROFILE:-release}"
+echo "[run-local] building dmp-node (profile $profile)..." >&2
+cargo build --locked -p dmp-node --profile "$profile" >&2
+
+dir="$profile"
+[ "$profile" = dev ] && dir=debug
+target_dir="$(cargo metadata --locked --no-deps --format-version 1 |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+exec "${target_dir:-$ROOT/target}/$dir/dmp-node" "$@"
