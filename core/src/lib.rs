@@ -11,12 +11,18 @@ extern crate alloc;
 
 pub mod client;
 pub mod crypto;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod envelope;
 pub mod error;
 pub mod fec;
 pub mod message;
 pub mod names;
+pub mod node;
 pub mod records;
 pub mod wire;
 
 pub use error::Error;
+
+/// The crate version, shown by front ends.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

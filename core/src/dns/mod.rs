@@ -1,0 +1,1 @@
+//! DNS wire handling shared by every node and client (feature `dns`): filled in by its own change.

@@ -1,0 +1,1 @@
+//! Rules both nodes enforce (publish validation, authorization, rate limits): filled in by its own change.
