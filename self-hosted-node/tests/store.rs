@@ -90,6 +90,10 @@ fn append_semantics_and_refresh() {
     assert_eq!(a.2 as u64, ts_a2);
     assert_eq!(a.3, value_hash("a"));
 
+    let with_ttl = s.get_with_ttl("SLOT-1.mb-x.mesh.test", T0 + 9 * SEC + 999);
+    let with_ttl: Vec<(&str, u64)> = with_ttl.iter().map(|(v, t)| (&**v, *t)).collect();
+    assert_eq!(with_ttl, [("b", 1), ("a", 9)]);
+
     // At T0+12 s the first "b" (expires T0+10) is gone, the refreshed "a" is not.
     assert_eq!(strs(&s.get("slot-1.mb-x.mesh.test", T0 + 12 * SEC)), ["a"]);
 }

@@ -335,6 +335,20 @@ impl Store {
             .collect()
     }
 
+    /// Like [`Store::get`], with the seconds each value has left (≥ 1), so a
+    /// DNS answer can cap its TTL and no resolver caches a value past its
+    /// expiry.
+    pub fn get_with_ttl(&self, name: &str, now_ms: u64) -> Vec<(Arc<str>, u64)> {
+        let now_s = now_ms / 1000;
+        let name = normalize_name(name);
+        self.read()
+            .rows_of(&name)
+            .iter()
+            .filter(|e| e.expires_at > now_s)
+            .map(|e| (Arc::clone(&e.value), e.expires_at - now_s))
+            .collect()
+    }
+
     /// True if `name` holds a live value or is an ancestor of a name that
     /// does (an empty non-terminal). False means NXDOMAIN; true with no
     /// values at `name` means NODATA.
