@@ -64,23 +64,32 @@ fn run_and_kill(db: &Path, mode: &str, want: u64) -> u64 {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut last = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        // libtest prints "test crash_child ... " without a newline first.
-        if let Some((_, n)) = line.rsplit_once("ack ") {
-            let n: u64 = n.trim().parse().unwrap();
-            assert_eq!(Some(n), last.map_or(Some(0), |l: u64| l.checked_add(1)));
-            last = Some(n);
-            if n + 1 >= want {
-                // Child::kill is SIGKILL on Unix: no destructors, no flush,
-                // no checkpoint; the child is in the middle of its next write.
-                child.kill().unwrap();
-                break;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut last: Option<u64> = None;
+    let mut killed = false;
+    let mut line = String::new();
+    // After the kill, keep reading: acks the child printed before it died
+    // are still in the pipe, and they count as acknowledged too.
+    while stdout.read_line(&mut line).unwrap() > 0 {
+        // A line cut by the kill has no newline and was never an ack.
+        if line.ends_with('\n') {
+            // libtest prints "test crash_child ... " without a newline first.
+            if let Some((_, n)) = line.trim_end().rsplit_once("ack ") {
+                let n: u64 = n.parse().unwrap();
+                assert_eq!(n, last.map_or(0, |l| l + 1), "acks arrive in order");
+                last = Some(n);
+                if !killed && n + 1 >= want {
+                    // Child::kill is SIGKILL on Unix: no destructors, no
+                    // flush, no checkpoint; the child is mid-way through
+                    // its next writes.
+                    child.kill().unwrap();
+                    killed = true;
+                }
             }
         }
+        line.clear();
     }
+    assert!(killed, "child exited on its own");
     child.wait().unwrap();
     last.expect("child acknowledged nothing")
 }
