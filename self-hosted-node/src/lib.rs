@@ -13,6 +13,8 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
+pub mod store;
+
 /// The workspace version; every crate of dmp-rs shares it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
