@@ -1281,3 +1281,45 @@ proptest! {
 fn is_dmp(name: &str) -> bool {
     dmp_core::node::verify::is_dmp_reserved_name(name)
 }
+
+#[test]
+fn response_bodies_match_json_dumps() {
+    use dmp_core::node::{PUBLISH_OK_BODY, py_float, records_body};
+    // Expected texts from CPython 3.11 json.dumps / repr.
+    assert_eq!(
+        registration::token_response_json("t", "s", 1, 10.0, 50),
+        r#"{"token": "t", "subject": "s", "expires_at": 1, "rate_per_sec": 10.0, "rate_burst": 50}"#
+    );
+    assert_eq!(py_float(0.5), "0.5");
+    assert_eq!(py_float(5.0 / 3600.0), "0.001388888888888889");
+    assert_eq!(py_float(1e16), "1e+16");
+    assert_eq!(py_float(123456789.0), "123456789.0");
+    assert_eq!(py_float(0.0001), "0.0001");
+    assert_eq!(py_float(1e-5), "1e-05");
+    assert_eq!(py_float(-2.5e-7), "-2.5e-07");
+    assert_eq!(
+        records_body("a.b", &["v=probe;x=1", "x\""]),
+        r#"{"name": "a.b", "values": ["v=probe;x=1", "x\""]}"#
+    );
+    assert_eq!(
+        records_body::<&str>("n", &[]),
+        r#"{"name": "n", "values": []}"#
+    );
+    assert_eq!(PUBLISH_OK_BODY, r#"{"ok": true}"#);
+    assert_eq!(
+        publish::update_txt_value(&[&b"ab"[..], &b"cd"[..]]),
+        Ok("abcd".into())
+    );
+    assert_eq!(
+        publish::update_txt_value(&[&b"\xc3"[..], &b"\xa9"[..]]),
+        Ok("\u{e9}".into())
+    );
+    assert_eq!(
+        publish::update_txt_value(&[&b"\xff"[..]]),
+        Err(UpdateRcode::FormErr)
+    );
+    assert_eq!(
+        HttpError::BadRequest("limit must be > 0".into()).body(),
+        r#"{"error": "limit must be > 0"}"#
+    );
+}

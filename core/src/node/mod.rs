@@ -12,7 +12,9 @@ pub mod verify;
 
 mod pyjson;
 
-pub use pyjson::{error_body, json_str};
+pub use pyjson::{
+    PUBLISH_FAILED_BODY, PUBLISH_OK_BODY, error_body, json_str, py_float, records_body,
+};
 
 use alloc::format;
 use alloc::string::String;
@@ -63,6 +65,8 @@ pub enum HttpError {
     },
     /// 500 `internal error`.
     Internal,
+    /// Any other 400 with its text (e.g. the sync routes' parameter errors).
+    BadRequest(String),
 }
 
 impl HttpError {
@@ -84,6 +88,7 @@ impl HttpError {
             HttpError::RrsetFull { .. } => 413,
             HttpError::Registration { status, .. } => *status,
             HttpError::Internal => 500,
+            HttpError::BadRequest(_) => 400,
         }
     }
 
@@ -108,6 +113,7 @@ impl HttpError {
             HttpError::TsigDisabled => "tsig registration disabled".into(),
             HttpError::Registration { reason, .. } => reason.clone(),
             HttpError::Internal => "internal error".into(),
+            HttpError::BadRequest(reason) => reason.clone(),
         }
     }
 

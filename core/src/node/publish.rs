@@ -329,3 +329,13 @@ pub fn check_update_add(
     }
     Ok(ttl)
 }
+
+/// The value of one UPDATE TXT RR: its character-strings joined, which must
+/// be strict UTF-8 (else FORMERR).
+pub fn update_txt_value<S: AsRef<[u8]>>(strings: &[S]) -> Result<String, UpdateRcode> {
+    let mut joined = Vec::new();
+    for s in strings {
+        joined.extend_from_slice(s.as_ref());
+    }
+    String::from_utf8(joined).map_err(|_| UpdateRcode::FormErr)
+}

@@ -19,7 +19,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use super::authz::TOKEN_PREFIX;
 use super::publish::normalize_zone;
-use super::{HttpError, ct_eq, json_str};
+use super::{HttpError, ct_eq, json_str, py_float};
 use crate::crypto::{hex, sha256, sha256_parts, verify, x25519_shared};
 
 /// Challenge lifetime, seconds.
@@ -571,6 +571,23 @@ impl TsigPlan {
             self.expires_at,
         )
     }
+}
+
+/// The 200 body of `/v1/registration/confirm`, key order as the reference
+/// writes it.
+pub fn token_response_json(
+    token: &str,
+    subject: &str,
+    expires_at: u64,
+    rate_per_sec: f64,
+    rate_burst: u32,
+) -> String {
+    format!(
+        "{{\"token\": {}, \"subject\": {}, \"expires_at\": {expires_at}, \"rate_per_sec\": {}, \"rate_burst\": {rate_burst}}}",
+        json_str(token),
+        json_str(subject),
+        py_float(rate_per_sec),
+    )
 }
 
 /// tsig-confirm after [`verify_confirm`]: the optional X25519 claim and its
