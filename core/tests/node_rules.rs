@@ -177,6 +177,13 @@ fn publish_lower_cases_names() {
     assert_eq!(normalize_path_name(" a.b.. ").as_deref(), Some("a.b"));
     assert_eq!(normalize_path_name("a%2"), Some("a%2".into()));
     assert_eq!(normalize_path_name(""), None);
+    use publish::record_name_from_path as from_path;
+    assert_eq!(from_path("/v1/records/A.b/").as_deref(), Some("a.b"));
+    assert_eq!(from_path("/v1/records/a.b?x=1").as_deref(), Some("a.b?x=1"));
+    assert_eq!(from_path("/v1/records/a/b"), None);
+    assert_eq!(from_path("/v1/records/"), None);
+    assert_eq!(from_path("/v1/records//"), None);
+    assert_eq!(from_path("/v1/record/a.b"), None);
     assert_eq!(normalize_path_name("a/b"), None);
 }
 
@@ -1226,6 +1233,8 @@ proptest! {
         let _ = validate_publish(&name, &body, &limits, |_, _| RrsetState { count: 64, contains_value: false });
         let _ = validate_delete(&name, &body);
         let _ = normalize_path_name(&name);
+        let _ = publish::record_name_from_path(&name);
+        let _ = publish::update_txt_value(&[&body]);
         let _ = authz::classify_name(&name);
         let _ = authz::claim_owner_hash12(&name, "mesh.test");
         let _ = is_dmp(&name);

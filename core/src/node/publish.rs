@@ -87,6 +87,16 @@ pub fn normalize_path_name(segment: &str) -> Option<String> {
     Some(trimmed.to_ascii_lowercase())
 }
 
+/// The record name of a request target `/v1/records/{name}[/]`, matched
+/// literally as the reference does (a query string stays part of the name
+/// and later fails the syntax check), then [`normalize_path_name`]. `None`
+/// is a 404.
+pub fn record_name_from_path(target: &str) -> Option<String> {
+    let rest = target.strip_prefix("/v1/records/")?;
+    let segment = rest.strip_suffix('/').unwrap_or(rest);
+    normalize_path_name(segment)
+}
+
 /// Lower-case one owner name for storage and comparison (ASCII only; one
 /// trailing dot dropped), the normalization every write path applies.
 pub fn normalize_owner(name: &str) -> String {
