@@ -1332,3 +1332,81 @@ fn response_bodies_match_json_dumps() {
         r#"{"error": "limit must be > 0"}"#
     );
 }
+
+#[test]
+fn json_numbers_are_classified_like_python() {
+    use HttpError::*;
+    // Observed on a live reference node (open mode, caps at defaults).
+    let cases: &[(&str, Result<u64, HttpError>)] = &[
+        (r#"{"value": "x", "ttl": true}"#, Ok(1)),
+        (r#"{"value": "x", "ttl": false}"#, Err(ValueTtlRequired)),
+        (r#"{"value": "x", "ttl": 1.0}"#, Err(ValueTtlRequired)),
+        (r#"{"value": "x", "ttl": NaN}"#, Err(ValueTtlRequired)),
+        (
+            r#"{"value": "x", "ttl": 100000000000000000000000}"#,
+            Err(TtlExceedsCap(86400)),
+        ),
+        // Also observed live (the last two there hit its small test cap first).
+        (
+            r#"{"value": "x", "ttl": -100000000000000000000000}"#,
+            Err(ValueTtlRequired),
+        ),
+        (r#"{"value": "x", "ttl": -Infinity}"#, Err(ValueTtlRequired)),
+        (r#"{"value": "x", "ttl": 1e400}"#, Err(ValueTtlRequired)),
+        (r#"{"value": "x", "ttl": 2E+2}"#, Err(ValueTtlRequired)),
+        (
+            r#"{"value": "x", "ttl": 18446744073709551615}"#,
+            Err(TtlExceedsCap(86400)),
+        ),
+        (r#"{"value": "x", "ttl": -0}"#, Err(ValueTtlRequired)),
+        (r#"{"value": "x", "ttl": 0123}"#, Err(InvalidBody)),
+        (r#"{"value": "x", "ttl": 1.}"#, Err(InvalidBody)),
+        (r#"{"value": "x", "ttl": 1-2}"#, Err(InvalidBody)),
+        (r#"{"value": "x", "ttl": NaNa}"#, Err(InvalidBody)),
+        (r#"{"value": NaN}"#, Err(ValueTtlRequired)),
+        (
+            r#"{"value": "NaN 1e400 99999999999999999999999", "ttl": 7}"#,
+            Ok(7),
+        ),
+        (r#"{"value": "a\"NaN\\", "ttl": 8}"#, Err(InvalidValue)),
+        (r#"{"value": "\\", "ttl": 8, "x": [1e5, -Infinity]}"#, Ok(8)),
+    ];
+    for (body, want) in cases {
+        let got = post("a.b", body).map(|p| p.ttl);
+        assert_eq!(&got, want, "{body}");
+    }
+    // Strings are untouched.
+    assert_eq!(
+        post("a.b", r#"{"value": "NaN 1e400 99999999999999999999999"}"#)
+            .unwrap()
+            .value,
+        "NaN 1e400 99999999999999999999999"
+    );
+    assert_eq!(
+        validate_delete("a.b", br#"{"value": NaN}"#).unwrap_err(),
+        HttpError::InvalidValue
+    );
+}
+
+proptest! {
+    #[test]
+    fn python_json_never_panics(text in "[-+.eE0-9NaInfity\"\\\\{}\\[\\]:, a-zé]{0,80}") {
+        let _ = dmp_core::node::python_json(&text);
+    }
+
+    #[test]
+    fn python_json_keeps_plain_json(
+        entries in proptest::collection::vec(("[a-z\"\\\\é ]{0,8}", any::<i64>(), ".{0,12}", any::<bool>()), 0..6)
+    ) {
+        // Strings, 64-bit integers and booleans parse exactly as serde_json
+        // parses them.
+        let mut obj = serde_json::Map::new();
+        for (k, n, s, b) in entries {
+            obj.insert(format!("{k}n"), n.into());
+            obj.insert(format!("{k}s"), s.into());
+            obj.insert(format!("{k}b"), b.into());
+        }
+        let text = serde_json::Value::Object(obj.clone()).to_string();
+        prop_assert_eq!(dmp_core::node::python_json(&text), Some(serde_json::Value::Object(obj)));
+    }
+}

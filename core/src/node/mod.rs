@@ -13,7 +13,7 @@ pub mod verify;
 mod pyjson;
 
 pub use pyjson::{
-    PUBLISH_FAILED_BODY, PUBLISH_OK_BODY, error_body, json_str, py_float, records_body,
+    PUBLISH_FAILED_BODY, PUBLISH_OK_BODY, error_body, json_str, py_float, python_json, records_body,
 };
 
 use alloc::format;

@@ -167,7 +167,7 @@ fn read_json_body(body: &[u8]) -> Option<Value> {
         return None;
     }
     let text = core::str::from_utf8(body).ok()?;
-    serde_json::from_str(text).ok()
+    super::pyjson::python_json(text)
 }
 
 /// A JSON value as Python's `isinstance(x, int)` sees it (`bool` is an int).

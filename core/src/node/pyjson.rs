@@ -81,3 +81,109 @@ pub fn records_body<S: AsRef<str>>(name: &str, values: &[S]) -> String {
 pub const PUBLISH_OK_BODY: &str = "{\"ok\": true}";
 /// Body of a failed store write (502).
 pub const PUBLISH_FAILED_BODY: &str = "{\"ok\": false}";
+
+/// Parse a request body the way the reference's `json.loads` classifies it.
+///
+/// The node rules only ever ask whether a field is a string, an integer (and
+/// which), or something else, so before serde_json sees the text every
+/// number Python reads as a float (`1.0`, `1e400`, `NaN`, `-Infinity`, which
+/// serde_json would reject or keep) becomes `0.5`, and every integer beyond
+/// 64 bits (exact in Python, a float in serde_json) is clamped to the
+/// nearest 64-bit bound. Text outside numbers is passed through unchanged.
+pub fn python_json(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(&normalize_numbers(text)).ok()
+}
+
+fn normalize_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        if let Some(after) = ["NaN", "Infinity", "-Infinity"]
+            .iter()
+            .find_map(|lit| rest.strip_prefix(lit))
+        {
+            out.push_str("0.5");
+            rest = after;
+            continue;
+        }
+        if c == '-' || c.is_ascii_digit() {
+            let len = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+                .count();
+            let (run, after) = rest.split_at(len);
+            out.push_str(&normalize_number(run));
+            rest = after;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// One maximal run of number characters: valid JSON integers outside the
+/// 64-bit range are clamped, valid JSON non-integers become `0.5`, anything
+/// else is left for the parser to reject.
+fn normalize_number(run: &str) -> String {
+    let (negative, digits) = match run.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, run),
+    };
+    let int_len = digits.bytes().take_while(u8::is_ascii_digit).count();
+    let (int_part, tail) = digits.split_at(int_len);
+    let int_ok = int_part == "0" || (!int_part.is_empty() && !int_part.starts_with('0'));
+    if !int_ok {
+        return run.into();
+    }
+    if tail.is_empty() {
+        let fits = if negative {
+            run.parse::<i64>().is_ok()
+        } else {
+            run.parse::<u64>().is_ok()
+        };
+        return match (fits, negative) {
+            (true, _) => run.into(),
+            (false, true) => format!("{}", i64::MIN),
+            (false, false) => format!("{}", u64::MAX),
+        };
+    }
+    let digits_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (frac, exp) = match tail.find(['e', 'E']) {
+        Some(i) => (&tail[..i], Some(&tail[i + 1..])),
+        None => (tail, None),
+    };
+    let frac_ok = frac.is_empty() || frac.strip_prefix('.').is_some_and(digits_ok);
+    let exp_ok = exp.is_none_or(|e| {
+        digits_ok(
+            e.strip_prefix('+')
+                .or_else(|| e.strip_prefix('-'))
+                .unwrap_or(e),
+        )
+    });
+    if frac_ok && exp_ok {
+        "0.5".into()
+    } else {
+        run.into()
+    }
+}

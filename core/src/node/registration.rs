@@ -299,7 +299,7 @@ pub fn parse_confirm(body: &[u8]) -> Result<ConfirmRequest, HttpError> {
     } else {
         core::str::from_utf8(body)
             .ok()
-            .and_then(|t| serde_json::from_str(t).ok())
+            .and_then(super::pyjson::python_json)
             .ok_or(HttpError::InvalidBody)?
     };
     let obj = parsed.as_object().ok_or(HttpError::InvalidBody)?;
