@@ -172,13 +172,13 @@ fn publish_lower_cases_names() {
     assert_eq!(p.name, "upper.mesh.test");
     assert_eq!(
         normalize_path_name("%55PPER.mesh.test.").as_deref(),
-        Some("upper.mesh.test")
+        Some("UPPER.mesh.test")
     );
     assert_eq!(normalize_path_name(" a.b.. ").as_deref(), Some("a.b"));
     assert_eq!(normalize_path_name("a%2"), Some("a%2".into()));
     assert_eq!(normalize_path_name(""), None);
     use publish::record_name_from_path as from_path;
-    assert_eq!(from_path("/v1/records/A.b/").as_deref(), Some("a.b"));
+    assert_eq!(from_path("/v1/records/A.b/").as_deref(), Some("A.b"));
     assert_eq!(from_path("/v1/records/a.b?x=1").as_deref(), Some("a.b?x=1"));
     assert_eq!(from_path("/v1/records/a/b"), None);
     assert_eq!(from_path("/v1/records/"), None);
@@ -238,9 +238,12 @@ fn publish_errors_follow_reference_order_and_text() {
 #[test]
 fn rrset_cap_only_refuses_new_values() {
     let limits = Limits::default();
-    let full = |_: &str, _: &str| RrsetState {
-        count: 64,
-        contains_value: false,
+    let full = |name: &str, value: &str| {
+        assert_eq!((name, value), ("full.b", "x"));
+        RrsetState {
+            count: 64,
+            contains_value: false,
+        }
     };
     let err = validate_publish("Full.b", br#"{"value": "x"}"#, &limits, full).unwrap_err();
     assert_eq!(err.status(), 413);

@@ -1,10 +1,15 @@
 //! Publish validation for `POST`/`DELETE /v1/records/{name}` and for DNS
 //! UPDATE adds (REFERENCE-NODE.md §3.3, §4.4, §5).
 //!
-//! Deliberate departures from the reference, both for safety:
+//! Responses match the reference's, including how `json.loads` types
+//! numbers, except for these deliberate departures:
 //! * names are lower-cased (ASCII) on every write path (§13.1 R5);
-//! * a DELETE whose body is present but not valid JSON is a 400, where the
-//!   reference silently deletes the whole RRset.
+//! * a DELETE whose body is present but not JSON (or over 16 KiB) is a 400,
+//!   where the reference silently deletes the whole RRset;
+//! * a POST body that is JSON but not an object is a 400, where the
+//!   reference drops the connection without a response;
+//! * a label with an embedded newline is invalid (the reference's regex `$`
+//!   lets `a\n.b` through).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -74,17 +79,18 @@ pub struct Delete {
     pub value: Option<String>,
 }
 
-/// The `{name}` path segment as the node stores it: percent-decoded (invalid
-/// UTF-8 replaced, like Python's `unquote`), whitespace-trimmed, trailing dots
-/// removed and ASCII-lower-cased. `None` when the path is not a records path
-/// (the segment is empty or contains `/`), which is a 404.
+/// The `{name}` path segment as the reference reads it: percent-decoded
+/// (invalid UTF-8 replaced, like Python's `unquote`), whitespace-trimmed and
+/// trailing dots removed. Case is kept so error texts echo the name as
+/// written; [`validate_publish`] and [`validate_delete`] lower-case it for
+/// storage. `None` when the segment is empty or contains `/` (a 404).
 pub fn normalize_path_name(segment: &str) -> Option<String> {
     if segment.is_empty() || segment.contains('/') {
         return None;
     }
     let decoded = percent_decode(segment);
     let trimmed = decoded.trim_matches(is_py_space).trim_end_matches('.');
-    Some(trimmed.to_ascii_lowercase())
+    Some(String::from(trimmed))
 }
 
 /// The record name of a request target `/v1/records/{name}[/]`, matched
@@ -224,9 +230,10 @@ pub fn check_rrset_cap(name: &str, state: RrsetState, limits: &Limits) -> Result
 }
 
 /// Steps 4–10 of `POST /v1/records/{name}` in the reference's order, after
-/// path, per-IP limit and authorization. `name` is the normalized path name
+/// path, per-IP limit and authorization. `name` is the path name
 /// ([`normalize_path_name`]); `rrset` is asked for the current RRset state
-/// (only when the cardinality cap is on).
+/// at the stored (lower-case) name and the value, only when the cardinality
+/// cap is on. The result carries the lower-case name to store.
 pub fn validate_publish(
     name: &str,
     body: &[u8],
@@ -235,7 +242,7 @@ pub fn validate_publish(
 ) -> Result<Publish, HttpError> {
     let (value, ttl) = parse_publish_body(body, limits)?;
     if limits.max_values_per_name > 0 {
-        check_rrset_cap(name, rrset(name, &value), limits)?;
+        check_rrset_cap(name, rrset(&normalize_owner(name), &value), limits)?;
     }
     if !is_valid_record_name(name) {
         return Err(HttpError::InvalidName);

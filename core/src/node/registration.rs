@@ -3,10 +3,12 @@
 //! proof of possession, bearer-token minting and the TSIG key plan. The node
 //! supplies `now` and the RNG and keeps the token and key stores.
 //!
-//! Known difference: the reference NFKC-normalises the subject before the
+//! Known differences: the reference NFKC-normalises the subject before the
 //! ASCII check, so e.g. fullwidth letters are folded to ASCII; without
 //! Unicode tables here, any non-ASCII subject is refused (with the
-//! reference's "must be ASCII" message).
+//! reference's "must be ASCII" message). A hex field with non-ASCII
+//! characters is a 400 `<field>: not valid hex` here and a 500 in the
+//! reference (an uncaught `ValueError`).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
