@@ -1093,6 +1093,20 @@ fn minted_tokens() {
         dmp_core::crypto::hex(&sha256(t.as_bytes()))
     );
     assert_eq!(registration::subject_already_owned().status(), 409);
+    assert!(registration::check_takeover([], "ab").is_ok());
+    assert!(registration::check_takeover(["AB", ""], "ab").is_ok());
+    let e = registration::check_takeover(["ab", "cd"], "AB").unwrap_err();
+    assert_eq!(
+        (e.status(), e.message().as_str()),
+        (
+            409,
+            "subject already has a live token; re-registration must be signed with the previously-registered Ed25519 key"
+        )
+    );
+    assert!(registration::tsig_key_live(0, false, NOW));
+    assert!(registration::tsig_key_live(NOW + 1, false, NOW));
+    assert!(!registration::tsig_key_live(NOW, false, NOW));
+    assert!(!registration::tsig_key_live(0, true, NOW));
 }
 
 // ------------------------------------------------------------------ rate limits

@@ -380,6 +380,34 @@ pub fn verify_confirm<S: AsRef<str>>(
     Ok(())
 }
 
+/// Anti-takeover (step 7): `live_spks` are the registered keys (lower-case
+/// hex) of the subject's live self-registered credentials (bearer tokens not
+/// revoked and `now < expires_at`, or TSIG keys not revoked and
+/// `expires_at == 0 || expires_at > now`); operator-issued credentials have
+/// no key and do not lock the subject. Any live key other than `spk_hex`
+/// (compared lower-case) is a 409. On success the node revokes the old
+/// self-service tokens (or overwrites the TSIG key of the same name) and
+/// stores the new credential.
+pub fn check_takeover<'a>(
+    live_spks: impl IntoIterator<Item = &'a str>,
+    spk_hex: &str,
+) -> Result<(), HttpError> {
+    let mine = spk_hex.to_lowercase();
+    if live_spks
+        .into_iter()
+        .any(|s| !s.is_empty() && s.to_lowercase() != mine)
+    {
+        return Err(subject_already_owned());
+    }
+    Ok(())
+}
+
+/// Whether a stored TSIG key is usable: not revoked and unexpired
+/// (`expires_at == 0` never expires).
+pub fn tsig_key_live(expires_at: u64, revoked: bool, now: u64) -> bool {
+    !revoked && (expires_at == 0 || expires_at > now)
+}
+
 /// The 409 answer when another key already owns the subject.
 pub fn subject_already_owned() -> HttpError {
     reg_err(
