@@ -4,5 +4,6 @@
 
 pub mod config;
 pub mod keys;
+pub mod replay;
 pub mod tokens;
 pub mod yaml;

@@ -334,3 +334,42 @@ fn token_files_are_shared() {
         "{theirs}"
     );
 }
+
+#[test]
+fn replay_cache_is_shared() {
+    use dmp_cli::replay::ReplayCache;
+    let Some(r) = reference() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replay_cache.json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // The reference records two pairs; ours must see them.
+    py(
+        &r,
+        "import sys, time; from dmp.core.manifest import ReplayCache; \
+         c = ReplayCache(persist_path=sys.argv[1]); \
+         c.record(b'\\x01' * 32, b'\\x02' * 16, int(time.time()) + 600); \
+         c.record(b'\\x03' * 32, b'\\x04' * 16)",
+        &path,
+        &[],
+    );
+    let mut c = ReplayCache::load(&path, now);
+    assert_eq!(c.seen.len(), 2);
+    assert!(c.has_seen(&[1; 32], &[2; 16], now));
+    assert!(c.has_seen(&[3; 32], &[4; 16], now));
+    assert!(!c.has_seen(&[1; 32], &[4; 16], now));
+    // Ours adds one; the reference must see all three.
+    c.record(&[5; 32], &[6; 16], now + 600);
+    c.save(&path).unwrap();
+    let got = py(
+        &r,
+        "import sys; from dmp.core.manifest import ReplayCache; \
+         c = ReplayCache(persist_path=sys.argv[1]); \
+         print(c.size(), c.has_seen(b'\\x05' * 32, b'\\x06' * 16), c.has_seen(b'\\x01' * 32, b'\\x02' * 16))",
+        &path,
+        &[],
+    );
+    assert_eq!(got, "3 True True\n");
+}
