@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod prekeys;
 pub mod replay;
 pub mod tokens;
 pub mod yaml;

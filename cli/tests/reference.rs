@@ -373,3 +373,63 @@ fn replay_cache_is_shared() {
     );
     assert_eq!(got, "3 True True\n");
 }
+
+#[test]
+fn prekey_store_is_shared() {
+    use dmp_cli::prekeys::PrekeyStore;
+    let Some(r) = reference() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prekeys.db");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // The reference makes a pool of 3; prints id:private_hex per prekey.
+    let made = py(
+        &r,
+        "import sys; from dmp.core.prekeys import PrekeyStore; \
+         from cryptography.hazmat.primitives import serialization as s; \
+         st = PrekeyStore(sys.argv[1]); pool = st.generate_pool(3, 600); \
+         st.record_wire(pool[0][0].prekey_id, 'wire-0'); \
+         print(' '.join('%d:%s' % (p.prekey_id, k.private_bytes(s.Encoding.Raw, \
+         s.PrivateFormat.Raw, s.NoEncryption()).hex()) for p, k in pool))",
+        &path,
+        &[],
+    );
+    let made: Vec<(u32, String)> = made
+        .split_whitespace()
+        .map(|e| {
+            let (id, k) = e.split_once(':').unwrap();
+            (id.parse().unwrap(), k.to_string())
+        })
+        .collect();
+    let store = PrekeyStore::open(&path).unwrap();
+    assert_eq!(store.count_live(now).unwrap(), 3);
+    let mut ids: Vec<u32> = made.iter().map(|m| m.0).collect();
+    ids.sort();
+    assert_eq!(store.live_ids(now).unwrap(), ids);
+    for (id, k) in &made {
+        let sk = store.private_key(*id, now).unwrap().unwrap();
+        assert_eq!(&dmp_core::crypto::hex(&sk), k);
+    }
+    let (sk, wire) = store.claim(made[0].0, now).unwrap().unwrap();
+    assert_eq!(dmp_core::crypto::hex(&sk), made[0].1);
+    assert_eq!(wire.as_deref(), Some("wire-0"));
+    assert!(
+        store
+            .insert(42, &[9; 32], &[8; 32], now + 600, now)
+            .unwrap()
+    );
+    drop(store);
+    let got = py(
+        &r,
+        "import sys; from dmp.core.prekeys import PrekeyStore; \
+         from cryptography.hazmat.primitives import serialization as s; \
+         st = PrekeyStore(sys.argv[1]); k = st.get_private_key(42); \
+         print(st.count_live(), k.private_bytes(s.Encoding.Raw, s.PrivateFormat.Raw, \
+         s.NoEncryption()).hex())",
+        &path,
+        &[],
+    );
+    assert_eq!(got, format!("3 {}\n", "09".repeat(32)));
+}
