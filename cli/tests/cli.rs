@@ -126,3 +126,37 @@ fn missing_config_and_missing_passphrase_are_user_errors() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), with_file);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn config_home_variable_does_not_move_tokens() {
+    let dir = std::env::temp_dir().join(format!("dnsmesh-env-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cfg_home, home) = (dir.join("cfg"), dir.join("home"));
+    let tok = |base: &std::path::Path| {
+        std::fs::create_dir_all(base).unwrap();
+        std::fs::write(
+            base.join("n.example.json"),
+            "{\"token\": \"t\", \"node\": \"n.example\"}",
+        )
+        .unwrap();
+    };
+    tok(&cfg_home.join("tokens"));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dnsmesh"))
+            .args(args)
+            .env("DMP_CONFIG_HOME", &cfg_home)
+            .env("HOME", &home)
+            .env_remove("DMP_TOKENS_HOME")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init", "amy"]).status.success());
+    assert!(cfg_home.join("config.yaml").exists());
+    // Tokens come from ~/.dmp/tokens, not $DMP_CONFIG_HOME/tokens.
+    let out = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert_eq!(out, "(no saved tokens)\n");
+    tok(&home.join(".dmp/tokens"));
+    let out = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert!(out.contains("n.example"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
