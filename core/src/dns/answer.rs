@@ -225,7 +225,7 @@ fn fqdn(s: &str) -> Option<Name> {
 
 fn soa_record(zone: &ZoneConfig, negative: bool) -> Option<Record> {
     let s = zone.soa.as_ref()?;
-    let owner = fqdn(&zone.name)?;
+    let owner = fqdn(&normalize_name(&zone.name))?;
     let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     let rdata = SOA::new(
         fqdn(&s.mname)?,
