@@ -3,7 +3,10 @@
 //! Queries are built and responses read with hickory-proto.
 #![cfg(feature = "dns")]
 
+mod support;
+
 use std::collections::BTreeMap;
+use std::process::Command;
 
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use dmp_core::dns::{
@@ -467,6 +470,88 @@ fn client_query_and_response_helpers() {
     assert_eq!(r.rcode, 3);
     assert!(parse_txt_response(&q).is_err(), "a query is not a response");
     assert!(build_txt_query(1, "a..b", false, None).is_err());
+}
+
+#[test]
+fn ttls_are_31_bit() {
+    let s = Store::default().put("t.mesh.test", "v", u32::MAX);
+    let q = query("t.mesh.test.", RecordType::TXT, None)
+        .to_vec()
+        .unwrap();
+    let m = Message::from_vec(&answer(&q, &zones(), &s, Transport::Udp).unwrap()).unwrap();
+    assert_eq!(m.answers[0].ttl, i32::MAX as u32);
+}
+
+/// dnspython (what the reference CLI reads DNS with) parses our answers:
+/// prints rcode, flags, the joined TXT values and the authority types.
+const PY_READ: &str = r#"
+import sys, dns.message, dns.rcode, dns.flags
+m = dns.message.from_wire(bytes.fromhex(sys.argv[1]))
+vals = [b"".join(r.strings).decode() for rr in m.answer for r in rr]
+print(dns.rcode.to_text(m.rcode()), dns.flags.to_text(m.flags), m.edns, len(vals), ",".join(v[:12] for v in vals), [rr.rdtype for rr in m.authority])
+"#;
+
+#[test]
+fn dnspython_reads_our_answers() {
+    if support::reference_skipped() {
+        return;
+    }
+    let py = std::env::var("DMP_REFERENCE_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "DMP_REFERENCE_PYTHON is not set: export the reference venv's python (dnspython) \
+             or set DMP_SKIP_REFERENCE=1 to skip reference tests"
+        )
+    });
+    let slot = format!("slot-3.{HASH}.mesh.test.");
+    let cases = [
+        (
+            "alice.mesh.test.",
+            None,
+            Transport::Udp,
+            "NOERROR QR AA RD -1 2 v=dmp1;one,v=dmp1;two []",
+        ),
+        (
+            slot.as_str(),
+            None,
+            Transport::Udp,
+            "NOERROR QR AA TC RD -1 0  []",
+        ),
+        (
+            slot.as_str(),
+            Some(1232),
+            Transport::Udp,
+            "NOERROR QR AA RD 0 1 bbbbbbbbbbbb []",
+        ),
+        (
+            slot.as_str(),
+            None,
+            Transport::Tcp,
+            "NOERROR QR AA RD -1 1 bbbbbbbbbbbb []",
+        ),
+        (
+            "missing.mesh.test.",
+            None,
+            Transport::Udp,
+            "NXDOMAIN QR AA RD -1 0  [<RdataType.SOA: 6>]",
+        ),
+    ];
+    for (name, edns, t, want) in cases {
+        let (wire, _) = ask(&query(name, RecordType::TXT, edns), t);
+        let out = Command::new(&py)
+            .args(["-c", PY_READ, &hex::encode(&wire)])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {py}: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap().trim_end(),
+            want,
+            "{name} {edns:?} {t:?}"
+        );
+    }
 }
 
 proptest! {

@@ -308,7 +308,9 @@ fn respond(q: &Message, zones: &[ZoneConfig], source: &dyn TxtSource) -> Message
     if wants(RecordType::TXT) {
         for v in &values {
             let strings = split_txt(&v.value).into_iter().map(String::from).collect();
-            let rec = Record::from_rdata(qname.clone(), v.ttl, RData::TXT(TXT::new(strings)));
+            // RFC 2181 §8: TTLs are 31-bit.
+            let ttl = v.ttl.min(i32::MAX as u32);
+            let rec = Record::from_rdata(qname.clone(), ttl, RData::TXT(TXT::new(strings)));
             answers.push(rec);
         }
     }
