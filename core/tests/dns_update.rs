@@ -155,6 +155,16 @@ fn any_flipped_covered_byte_is_badsig() {
 }
 
 #[test]
+fn key_secret_is_not_in_debug_output() {
+    let dbg = format!("{:?}", request(&fixture(), T));
+    assert!(
+        dbg.contains("k1.mesh.test") && dbg.contains("redacted"),
+        "{dbg}"
+    );
+    assert!(!dbg.contains("[0, 1, 2, 3"), "{dbg}");
+}
+
+#[test]
 fn unknown_key_is_badkey() {
     struct None_;
     impl TsigKeys for None_ {
@@ -483,6 +493,27 @@ fn dnspython_verifies_our_signed_update() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The client-side check never panics and never accepts a mutated
+    /// signed response with a different rcode.
+    #[test]
+    fn verify_response_never_panics(
+        muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        tail in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let msg = build_update(1, "mesh.test", &expected_ops(), Some(&key()), T).unwrap();
+        let r = request(&msg.wire, T);
+        let mut resp = r.respond(rcode::NOERROR, T);
+        for (i, b) in muts {
+            let n = resp.len();
+            resp[i % n] = b;
+        }
+        resp.extend_from_slice(&tail);
+        if let Ok(v) = msg.verify_response(&resp, T) {
+            prop_assert_eq!(v.rcode, rcode::NOERROR);
+        }
+        let _ = msg.verify_response(&tail, T);
+    }
 
     #[test]
     fn parse_update_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {

@@ -15,10 +15,20 @@ pub const HMAC_SHA256: &str = "hmac-sha256";
 pub const TSIG_FUDGE: u16 = 300;
 
 /// A TSIG key: its name in key form (lower case, no trailing dot) and secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TsigKey {
     pub name: String,
     pub secret: Vec<u8>,
+}
+
+/// The secret stays out of logs and panic messages.
+impl core::fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Key lookup for the server side. `key_name` is in key form.
