@@ -11,7 +11,7 @@ use std::process::Command;
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use dmp_core::dns::{
     Apex, OUR_UDP_PAYLOAD, Soa, Transport, TxtSource, TxtValue, ZoneConfig, answer, answer_json,
-    rcode, render_json,
+    qtype_param, rcode, render_json,
 };
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
@@ -470,6 +470,17 @@ fn client_query_and_response_helpers() {
     assert_eq!(r.rcode, 3);
     assert!(parse_txt_response(&q).is_err(), "a query is not a response");
     assert!(build_txt_query(1, "a..b", false, None).is_err());
+}
+
+#[test]
+fn doh_type_parameter() {
+    assert_eq!(qtype_param(None), Some(1));
+    assert_eq!(qtype_param(Some("16")), Some(16));
+    assert_eq!(qtype_param(Some("txt")), Some(16));
+    assert_eq!(qtype_param(Some("AAAA")), Some(28));
+    assert_eq!(qtype_param(Some("65000")), Some(65000));
+    assert_eq!(qtype_param(Some("NOPE")), None);
+    assert_eq!(qtype_param(Some("")), None);
 }
 
 #[test]

@@ -193,6 +193,22 @@ pub fn answer_json(
     }
 }
 
+/// The DoH JSON `type` parameter: a number (`16`) or a mnemonic (`TXT`,
+/// any case); absent means A, as public resolvers do.
+pub fn qtype_param(param: Option<&str>) -> Option<u16> {
+    let Some(p) = param else {
+        return Some(1);
+    };
+    if let Ok(n) = p.parse::<u16>() {
+        return Some(n);
+    }
+    p.to_ascii_uppercase()
+        .parse::<RecordType>()
+        .ok()
+        .map(u16::from)
+        .filter(|&n| !matches!(RecordType::from(n), RecordType::Unknown(_)))
+}
+
 /// Renders a response message (wire) as DoH JSON; `None` if it does not parse.
 pub fn render_json(response: &[u8]) -> Option<String> {
     Message::from_vec(response)

@@ -20,7 +20,7 @@ mod update;
 
 pub use answer::{
     Apex, OUR_UDP_PAYLOAD, Soa, Transport, TxtSource, TxtValue, ZoneConfig, answer, answer_json,
-    is_update, render_json, stub_response,
+    is_update, qtype_param, render_json, stub_response,
 };
 pub use tsig::{HMAC_SHA256, TSIG_FUDGE, TsigError, TsigKey, TsigKeys};
 pub use update::{UpdateOp, UpdateParse, UpdateRequest, parse_update};
