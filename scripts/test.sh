@@ -120,9 +120,9 @@ echo "DMP_REFERENCE_PYTHON=$DMP_REFERENCE_PYTHON  PROPTEST_CASES=$PROPTEST_CASES
 run_stage members stage_members
 run_stage fmt cargo fmt --all --check
 # Without -p/--workspace cargo takes `default-members`: the native crates.
-run_stage clippy cargo clippy --locked --all-targets -- -D warnings
+run_stage clippy cargo clippy --locked --all-features --all-targets -- -D warnings
 run_stage clippy-wasm cargo clippy --locked "${wasm_p[@]}" --target wasm32-unknown-unknown --all-targets -- -D warnings
-run_stage test cargo test --locked
+run_stage test cargo test --locked --all-features
 run_stage no_std cargo build --locked -p dmp-core --target wasm32v1-none
 run_stage wasm-core cargo build --locked -p dmp-core --target wasm32-unknown-unknown
 # One crate per invocation, as Trunk and worker-build do: building both at once
