@@ -7,6 +7,7 @@ use dmp_core::node::publish::Limits;
 use dmp_core::node::ratelimit::Rate;
 use dmp_node::store::Store;
 use dmp_node::{AppState, Config};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,18 +138,24 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(format_args!("cannot read the bound address: {e}")),
     };
-    // First line of stdout is the URL: scripts and tests read it.
-    println!(
+    // First line of stdout is the URL: scripts and tests read it. A closed
+    // stdout (the reader went away) must not stop the node, so write errors
+    // are ignored instead of panicking like `println!`.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "dmp-node {} listening on {}",
         dmp_node::VERSION,
         dmp_node::url_for(bound)
     );
-    println!(
+    let _ = writeln!(
+        out,
         "health probe: {}health, records in {}, auth mode {:?} (Ctrl-C stops the node)",
         dmp_node::url_for(bound),
         args.db_path.display(),
         config.mode()
     );
+    let _ = out.flush();
 
     let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
     let state = AppState::new(store, config);
@@ -156,7 +163,7 @@ async fn main() -> ExitCode {
     sweeper.abort();
     match result {
         Ok(()) => {
-            eprintln!("dmp-node: stopped");
+            let _ = writeln!(std::io::stderr(), "dmp-node: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => fail(format_args!("server error: {e}")),
