@@ -1,50 +1,167 @@
 //! `dmp-node`: the self-hosted DNS Mesh Protocol node.
 //!
-//! A thin tokio/axum adapter around `dmp-core`. This first cut serves only
-//! `/health` and a landing page; DNS (UDP/TCP, UPDATE+TSIG), the `/v1/...`
-//! HTTP API, DoH, SQLite storage and the bundled web client arrive with the
-//! self-hosted-node issue. The router lives in the library so tests and the
-//! binary run exactly the same code.
+//! A thin tokio/axum adapter around `dmp-core`: every protocol rule (record
+//! name and value syntax, caps, authorization, rate buckets, response
+//! bodies) is decided by `dmp_core::node`; this crate only owns the state
+//! (the [`store::Store`], the rate limiter, the clock) and the sockets. The
+//! router lives in the library so tests and the binary run the same code.
+//!
+//! Served: `/`, `/health`, `/stats` and `/v1/records/{name}` (GET, POST,
+//! DELETE) with the reference node's status codes and bodies. DNS, DoH,
+//! registration, sync and `/metrics` arrive with later pieces.
 
 use axum::Router;
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use std::net::SocketAddr;
+use dmp_core::node::authz::{self, AuthMode, Denied, Op, WriteAuth};
+use dmp_core::node::publish::{self, Limits, MAX_BODY_BYTES, RrsetState};
+use dmp_core::node::ratelimit::{Rate, RateLimiter};
+use dmp_core::node::{self as rules, HttpError, PUBLISH_FAILED_BODY, PUBLISH_OK_BODY};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{Store, unix_now_ms};
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod store;
 
 /// The workspace version; every crate of dmp-rs shares it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// All HTTP routes of the node.
-pub fn router() -> Router {
+/// What the HTTP side of the node needs to know (the `DMP_*` settings of
+/// this piece, already parsed).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `DMP_AUTH_MODE` as given (`None` or empty: derived).
+    pub auth_mode: Option<String>,
+    /// `DMP_OPERATOR_TOKEN` (alias `DMP_HTTP_TOKEN`).
+    pub operator_token: Option<String>,
+    /// `DMP_MAX_TTL`, `DMP_MAX_VALUE_BYTES`, `DMP_MAX_VALUES_PER_NAME`.
+    pub limits: Limits,
+    /// `DMP_HTTP_RATE` / `DMP_HTTP_BURST`, per source IP; 0 disables.
+    pub http_rate: Rate,
+    /// `DMP_CLEANUP_INTERVAL`.
+    pub cleanup_interval: Duration,
+}
+
+impl Default for Config {
+    /// The reference defaults (open mode when no operator token is set).
+    fn default() -> Self {
+        Config {
+            auth_mode: None,
+            operator_token: None,
+            limits: Limits::default(),
+            http_rate: rules::ratelimit::HTTP_PER_IP,
+            cleanup_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// The auth mode the node runs in (derived like the reference's).
+    pub fn mode(&self) -> AuthMode {
+        AuthMode::from_config(
+            self.auth_mode.as_deref().map(str::trim),
+            self.operator_token
+                .as_deref()
+                .is_some_and(|t| !t.is_empty()),
+        )
+    }
+
+    /// The reference refuses to start in `open` mode on a bind that is not
+    /// loopback (wildcards included) unless `DMP_ALLOW_OPEN_PUBLIC_BIND` is
+    /// set. `Err` carries the message to print.
+    pub fn check_bind(&self, host: IpAddr, allow_open_public_bind: bool) -> Result<(), String> {
+        if self.mode() == AuthMode::Open && !host.is_loopback() && !allow_open_public_bind {
+            return Err(format!(
+                "refusing to start auth mode 'open' on the non-loopback bind {host}: it would \
+                 let anyone write /v1/records/*. Set --operator-token (DMP_OPERATOR_TOKEN), or \
+                 opt in to the unsafe setup with --allow-open-public-bind \
+                 (DMP_ALLOW_OPEN_PUBLIC_BIND=1)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    config: Config,
+    mode: AuthMode,
+    per_ip: Mutex<RateLimiter<IpAddr>>,
+}
+
+impl AppState {
+    /// State over an open store.
+    pub fn new(store: Arc<Store>, config: Config) -> Self {
+        let mode = config.mode();
+        let per_ip = Mutex::new(RateLimiter::new(config.http_rate));
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                mode,
+                per_ip,
+            }),
+        }
+    }
+
+    /// The store behind the handlers.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The configuration the handlers use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Per-IP bucket on `/v1/records/*`; true when the request may go on.
+    fn allow_ip(&self, ip: IpAddr) -> bool {
+        let mut limiter = self.inner.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        !limiter.enabled() || limiter.allow(&ip, unix_now_ms())
+    }
+}
+
+/// All HTTP routes of the node. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`]
+/// does): the per-IP limit needs the peer address.
+pub fn router(state: AppState) -> Router {
+    // Browsers (the bundled web client on another origin) may call the
+    // record API with a bearer token; no cookies are involved, so any
+    // origin is fine.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600));
+    let v1 = Router::new()
+        .route(
+            "/v1/records/{*name}",
+            get(records)
+                .post(records)
+                .delete(records)
+                .options(preflight_only),
+        )
+        .layer(cors);
     Router::new()
         .route("/health", get(health))
+        .route("/stats", get(stats))
         .route("/", get(landing))
-}
-
-/// Liveness probe. The body matches the reference node's `{"status": "ok"}`
-/// so existing probes keep working; it will exercise the store once there is
-/// one (the reference reports `degraded` with 503 when its store fails).
-async fn health() -> impl IntoResponse {
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(serde_json::json!({ "status": "ok" })),
-    )
-}
-
-async fn landing() -> Html<String> {
-    Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>dmp-node</title></head><body>\n\
-         <h1>dmp-node {VERSION}</h1>\n\
-         <p>A self-hosted DNS Mesh Protocol node (dmp-rs). It knows {kinds} record kinds.</p>\n\
-         <p>Status: <a href=\"/health\">/health</a>. DNS, the HTTP publish API, DoH and \
-         the web client are not served yet.</p>\n</body></html>\n",
-        kinds = dmp_core::wire::RecordKind::ALL.len()
-    ))
+        .route("/index.html", get(landing))
+        .merge(v1)
+        .fallback(not_found)
+        .with_state(state)
 }
 
 /// Serve [`router`] on an already bound listener until `shutdown` resolves.
@@ -53,14 +170,281 @@ async fn landing() -> Html<String> {
 /// (port 0 picks a free port, which tests rely on).
 pub async fn serve(
     listener: TcpListener,
+    state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Delete expired rows every `interval` (the first sweep after one
+/// interval, like the reference). Expired rows are invisible to reads
+/// anyway; this only reclaims space. Runs until the runtime stops.
+pub fn spawn_sweeper(store: Arc<Store>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let interval = interval.max(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = Arc::clone(&store);
+            match tokio::task::spawn_blocking(move || s.sweep_expired(unix_now_ms())).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("dmp-node: expiry sweep failed: {e}"),
+                Err(e) => eprintln!("dmp-node: expiry sweep task failed: {e}"),
+            }
+        }
+    })
 }
 
 /// The URL a browser should open for a bound address.
 pub fn url_for(addr: SocketAddr) -> String {
     format!("http://{addr}/")
+}
+
+// ---- responses --------------------------------------------------------------
+
+fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn error(e: &HttpError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, e.body())
+}
+
+fn empty(status: StatusCode) -> Response {
+    status.into_response()
+}
+
+// ---- handlers ---------------------------------------------------------------
+
+/// Health probe: reads the store's SQLite file, so a broken disk or DB shows
+/// as 503 `{"status": "degraded", "store": "<err>"}` like the reference.
+async fn health(State(state): State<AppState>) -> Response {
+    let store = Arc::clone(state.store());
+    let probe = tokio::task::spawn_blocking(move || {
+        store
+            .digest_page(&store::Cursor::default(), 1, unix_now_ms())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let mut resp = match probe {
+        Ok(()) => json(StatusCode::OK, "{\"status\": \"ok\"}".into()),
+        Err(e) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{{\"status\": \"degraded\", \"store\": {}}}",
+                rules::json_str(&e)
+            ),
+        ),
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// `{"records": <live rows>}`.
+async fn stats(State(state): State<AppState>) -> Response {
+    let n = state.store().stats(unix_now_ms()).records;
+    json(StatusCode::OK, format!("{{\"records\": {n}}}"))
+}
+
+async fn landing() -> Response {
+    let page = Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>dmp-node</title></head><body>\n\
+         <h1>dmp-node {VERSION}</h1>\n\
+         <p>A self-hosted DNS Mesh Protocol node (dmp-rs). It knows {kinds} record kinds.</p>\n\
+         <p>Status: <a href=\"/health\">/health</a>, <a href=\"/stats\">/stats</a>. \
+         Records: <code>/v1/records/&lt;name&gt;</code>. DNS, DoH and the web client \
+         are not served yet.</p>\n</body></html>\n",
+        kinds = dmp_core::wire::RecordKind::ALL.len()
+    ));
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=30"),
+        )],
+        page,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    error(&HttpError::NotFound)
+}
+
+/// OPTIONS that is not a CORS preflight (the CORS layer answers those).
+async fn preflight_only() -> Response {
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// Longer than [`MAX_BODY_BYTES`]: what a handler passes to the core rules
+/// for a body it stopped reading, so they answer their usual
+/// `invalid body` at their usual step.
+static OVERSIZED: [u8; MAX_BODY_BYTES + 1] = [b' '; MAX_BODY_BYTES + 1];
+
+fn auth_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// `/v1/records/{name}`: GET, POST, DELETE in the reference's check order.
+async fn records(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    // 1. path, matched literally on the raw target (a query string stays
+    // part of the name and fails the syntax check later, as in the
+    // reference).
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    let Some(name) = publish::record_name_from_path(target) else {
+        return error(&HttpError::NotFound);
+    };
+    // 2. per-IP limit.
+    if !state.allow_ip(peer.ip()) {
+        return error(&HttpError::RateLimited);
+    }
+    let auth = auth_header(&parts.headers);
+    match parts.method {
+        Method::GET => get_record(&state, &name, auth),
+        Method::POST | Method::DELETE => {
+            let op = if parts.method == Method::POST {
+                Op::Publish
+            } else {
+                Op::Delete
+            };
+            // 3. auth.
+            if let Err(e) = authorize_write(&state, auth, &name, op) {
+                return error(&e);
+            }
+            let bytes = read_body(body).await;
+            let body: &[u8] = bytes.as_deref().unwrap_or(&OVERSIZED);
+            if op == Op::Publish {
+                post_record(&state, &name, body).await
+            } else {
+                delete_record(&state, &name, body).await
+            }
+        }
+        _ => error(&HttpError::NotFound),
+    }
+}
+
+/// The body, or `None` when it is longer than [`MAX_BODY_BYTES`] (or the
+/// client broke off); reading stops at the limit.
+async fn read_body(body: Body) -> Option<axum::body::Bytes> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok()
+}
+
+fn authorize_write(
+    state: &AppState,
+    header: Option<&str>,
+    name: &str,
+    op: Op,
+) -> Result<(), HttpError> {
+    let cfg = WriteAuth {
+        mode: state.inner.mode,
+        operator_token: state.config().operator_token.as_deref(),
+        // TODO(multi-tenant): open the token store (`DMP_TOKEN_DB_PATH`,
+        // the reference's `tokens` schema v2), look rows up by hash here and
+        // apply the per-token bucket from `WriteGrant::User`. Until then
+        // multi-tenant mode accepts only the operator token (fails closed).
+        has_token_store: false,
+    };
+    let presented = authz::bearer(header);
+    authz::authorize_record_write(&cfg, presented, name, op, unix_now_ms() / 1000, |_| None)
+        .map(|_grant| ())
+        .map_err(|_: Denied| HttpError::Unauthorized)
+}
+
+fn get_record(state: &AppState, name: &str, header: Option<&str>) -> Response {
+    if !authz::authorize_operator_read(state.config().operator_token.as_deref(), header) {
+        return error(&HttpError::Unauthorized);
+    }
+    // A read is a lookup in the in-memory index: no need to leave the
+    // runtime thread.
+    let values = state.store().get(name, unix_now_ms());
+    let status = if values.is_empty() {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    json(status, rules::records_body(name, &values))
+}
+
+async fn post_record(state: &AppState, name: &str, body: &[u8]) -> Response {
+    let store = state.store();
+    let now = unix_now_ms();
+    let checked = publish::validate_publish(name, body, &state.config().limits, |n, v| {
+        let values = store.get(n, now);
+        RrsetState {
+            count: values.len(),
+            contains_value: values.iter().any(|x| &**x == v),
+        }
+    });
+    let p = match checked {
+        Ok(p) => p,
+        Err(e) => return error(&e),
+    };
+    let ttl = u32::try_from(p.ttl).unwrap_or(u32::MAX);
+    let s = Arc::clone(store);
+    let done =
+        tokio::task::spawn_blocking(move || s.publish(&p.name, &p.value, ttl, unix_now_ms())).await;
+    match done {
+        Ok(Ok(_)) => json(StatusCode::CREATED, PUBLISH_OK_BODY.into()),
+        Ok(Err(e)) => {
+            eprintln!("dmp-node: publish failed: {e}");
+            json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
+        }
+        Err(e) => {
+            eprintln!("dmp-node: publish task failed: {e}");
+            json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
+        }
+    }
+}
+
+async fn delete_record(state: &AppState, name: &str, body: &[u8]) -> Response {
+    let d = match publish::validate_delete(name, body) {
+        Ok(d) => d,
+        Err(e) => return error(&e),
+    };
+    let s = Arc::clone(state.store());
+    let done = tokio::task::spawn_blocking(move || match &d.value {
+        Some(v) => s.delete_value(&d.name, v).map(u64::from),
+        None => s.delete_name(&d.name),
+    })
+    .await;
+    match done {
+        Ok(Ok(n)) if n > 0 => empty(StatusCode::NO_CONTENT),
+        Ok(Ok(_)) => empty(StatusCode::NOT_FOUND),
+        Ok(Err(e)) => {
+            eprintln!("dmp-node: delete failed: {e}");
+            error(&HttpError::Internal)
+        }
+        Err(e) => {
+            eprintln!("dmp-node: delete task failed: {e}");
+            error(&HttpError::Internal)
+        }
+    }
 }

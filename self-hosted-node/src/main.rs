@@ -1,72 +1,196 @@
-//! The `dmp-node` binary: parse flags, bind, print the URL, serve.
+//! The `dmp-node` binary: parse flags, open the store, bind, print the URL,
+//! serve until SIGTERM or SIGINT.
 
 use clap::Parser;
+use clap::builder::BoolishValueParser;
+use dmp_core::node::publish::Limits;
+use dmp_core::node::ratelimit::Rate;
+use dmp_node::store::Store;
+use dmp_node::{AppState, Config};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Self-hosted DNS Mesh Protocol node.
 ///
-/// Serves a landing page at / and a health probe at /health over HTTP. It
-/// prints the URL it listens on as its first line of output. DNS, the
-/// /v1 publish API, DoH and the bundled web client are not served yet; they
-/// arrive with later releases. Each flag can also be set through the
-/// environment variable the reference node (dnsmesh 0.7.5) uses.
+/// Serves the record API (/v1/records/<name>: GET, POST, DELETE), a landing
+/// page at /, a health probe at /health and /stats over HTTP, storing
+/// records in SQLite. It prints the URL it listens on as its first line of
+/// output. DNS, DoH, registration, sync and the bundled web client are not
+/// served yet. Each flag can also be set through the environment variable
+/// the reference node (dnsmesh 0.7.5) uses. SIGTERM or SIGINT stops it.
 #[derive(Parser, Debug)]
 #[command(name = "dmp-node", version, about, long_about)]
 struct Args {
+    /// SQLite records database (WAL mode); its directory is created if
+    /// needed.
+    #[arg(long, env = "DMP_DB_PATH", default_value = "/var/lib/dmp/dmp.db")]
+    db_path: PathBuf,
+
     /// Address to bind the HTTP server to. The default keeps the node on this
-    /// machine; use 0.0.0.0 to serve other hosts.
+    /// machine; use 0.0.0.0 to serve other hosts (which needs an operator
+    /// token, or --allow-open-public-bind).
     #[arg(long, env = "DMP_HTTP_HOST", default_value = "127.0.0.1")]
     http_host: IpAddr,
 
     /// TCP port for HTTP. 0 picks a free port (the printed URL shows which).
     #[arg(long, env = "DMP_HTTP_PORT", default_value_t = 8053)]
     http_port: u16,
+
+    /// Operator bearer token: required for every record read and, in legacy
+    /// mode, every write. Also read from DMP_HTTP_TOKEN. Prefer the
+    /// environment over the command line (argv is visible to other users).
+    #[arg(long, env = "DMP_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
+
+    /// Who may write records: open (anyone), legacy (operator token only)
+    /// or multi-tenant (operator token; per-user tokens are not supported
+    /// yet). Default: legacy with an operator token, else open.
+    #[arg(long, env = "DMP_AUTH_MODE")]
+    auth_mode: Option<String>,
+
+    /// Allow open mode on a non-loopback bind (anyone on the network could
+    /// write records).
+    #[arg(long, env = "DMP_ALLOW_OPEN_PUBLIC_BIND", action = clap::ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
+    allow_open_public_bind: bool,
+
+    /// Largest TTL a publish may ask for, seconds.
+    #[arg(long, env = "DMP_MAX_TTL", default_value_t = 86_400)]
+    max_ttl: u64,
+
+    /// Largest record value, UTF-8 bytes.
+    #[arg(long, env = "DMP_MAX_VALUE_BYTES", default_value_t = 2_048)]
+    max_value_bytes: usize,
+
+    /// Most distinct values one name may hold; 0 disables the cap.
+    #[arg(long, env = "DMP_MAX_VALUES_PER_NAME", default_value_t = 64)]
+    max_values_per_name: usize,
+
+    /// Requests per second per source IP on /v1/records; 0 disables.
+    #[arg(long, env = "DMP_HTTP_RATE", default_value_t = 10.0)]
+    http_rate: f64,
+
+    /// Burst per source IP on /v1/records; 0 disables.
+    #[arg(long, env = "DMP_HTTP_BURST", default_value_t = 100.0)]
+    http_burst: f64,
+
+    /// Seconds between sweeps that delete expired records (they are hidden
+    /// from reads as soon as they expire).
+    #[arg(long, env = "DMP_CLEANUP_INTERVAL", default_value_t = 60)]
+    cleanup_interval: u64,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("dmp-node: {msg}");
+    ExitCode::FAILURE
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
+    let operator_token = args
+        .operator_token
+        .or_else(|| std::env::var("DMP_HTTP_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    let config = Config {
+        auth_mode: args.auth_mode.filter(|m| !m.trim().is_empty()),
+        operator_token,
+        limits: Limits {
+            max_ttl: args.max_ttl,
+            max_value_bytes: args.max_value_bytes,
+            max_values_per_name: args.max_values_per_name,
+        },
+        http_rate: Rate::new(args.http_rate, args.http_burst),
+        cleanup_interval: Duration::from_secs(args.cleanup_interval),
+    };
+    if let Err(msg) = config.check_bind(args.http_host, args.allow_open_public_bind) {
+        return fail(msg);
+    }
+
+    if let Some(dir) = args.db_path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        return fail(format_args!(
+            "cannot create {} (set --db-path or DMP_DB_PATH): {e}",
+            dir.display()
+        ));
+    }
+    let db_path = args.db_path.clone();
+    let store = match tokio::task::spawn_blocking(move || Store::open(&db_path)).await {
+        Ok(Ok(s)) => Arc::new(s),
+        Ok(Err(e)) => {
+            return fail(format_args!("cannot open {}: {e}", args.db_path.display()));
+        }
+        Err(e) => return fail(e),
+    };
+
     let addr = SocketAddr::new(args.http_host, args.http_port);
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("dmp-node: cannot listen on {addr}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format_args!("cannot listen on {addr}: {e}")),
     };
     let bound = match listener.local_addr() {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("dmp-node: cannot read the bound address: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(e) => return fail(format_args!("cannot read the bound address: {e}")),
     };
-    // First line of stdout is the URL: scripts and tests read it.
-    println!(
+    // First line of stdout is the URL: scripts and tests read it. A closed
+    // stdout (the reader went away) must not stop the node, so write errors
+    // are ignored instead of panicking like `println!`.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "dmp-node {} listening on {}",
         dmp_node::VERSION,
         dmp_node::url_for(bound)
     );
-    println!(
-        "health probe: {}health (Ctrl-C stops the node)",
-        dmp_node::url_for(bound)
+    let _ = writeln!(
+        out,
+        "health probe: {}health, records in {}, auth mode {:?} (Ctrl-C stops the node)",
+        dmp_node::url_for(bound),
+        args.db_path.display(),
+        config.mode()
     );
+    let _ = out.flush();
 
-    let shutdown = async {
-        // If the signal handler cannot be installed, run until killed.
+    let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
+    let state = AppState::new(store, config);
+    let result = dmp_node::serve(listener, state, shutdown_signal()).await;
+    sweeper.abort();
+    match result {
+        Ok(()) => {
+            let _ = writeln!(std::io::stderr(), "dmp-node: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format_args!("server error: {e}")),
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. If no handler can be installed
+/// it never resolves and the node runs until killed.
+async fn shutdown_signal() {
+    let int = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
     };
-    match dmp_node::serve(listener, shutdown).await {
-        Ok(()) => {
-            eprintln!("dmp-node: stopped");
-            std::process::ExitCode::SUCCESS
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
         }
-        Err(e) => {
-            eprintln!("dmp-node: server error: {e}");
-            std::process::ExitCode::FAILURE
-        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = int => {}
+        () = term => {}
     }
 }
