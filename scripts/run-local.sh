@@ -17,6 +17,14 @@ profile="${DMP_PROFILE:-release}"
 echo "[run-local] building dmp-node (profile $profile)..." >&2
 cargo build --locked -p dmp-node --profile "$profile" >&2
 
+# A local run keeps its SQLite database in the user's data directory unless
+# told otherwise (the node's own default is the system path /var/lib/dmp).
+if [ -z "${DMP_DB_PATH:-}" ]; then
+  export DMP_DB_PATH="${XDG_DATA_HOME:-$HOME/.local/share}/dmp-rs/node.db"
+  mkdir -p "$(dirname "$DMP_DB_PATH")"
+fi
+echo "[run-local] database: $DMP_DB_PATH" >&2
+
 dir="$profile"
 [ "$profile" = dev ] && dir=debug
 target_dir="$(cargo metadata --locked --no-deps --format-version 1 |
