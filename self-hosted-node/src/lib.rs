@@ -7,8 +7,9 @@
 //! router lives in the library so tests and the binary run the same code.
 //!
 //! Served: `/`, `/health`, `/stats` and `/v1/records/{name}` (GET, POST,
-//! DELETE) with the reference node's status codes and bodies. DNS, DoH,
-//! registration, sync and `/metrics` arrive with later pieces.
+//! DELETE) with the reference node's status codes and bodies; DNS queries
+//! over UDP and TCP by [`dns_server`]. DoH, DNS UPDATE, registration, sync
+//! and `/metrics` arrive with later pieces.
 
 use axum::Router;
 use axum::body::Body;
@@ -27,6 +28,7 @@ use store::{Store, unix_now_ms};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub mod dns_server;
 pub mod store;
 
 /// The workspace version; every crate of dmp-rs shares it.
@@ -271,8 +273,8 @@ async fn landing() -> Response {
          <h1>dmp-node {VERSION}</h1>\n\
          <p>A self-hosted DNS Mesh Protocol node (dmp-rs). It knows {kinds} record kinds.</p>\n\
          <p>Status: <a href=\"/health\">/health</a>, <a href=\"/stats\">/stats</a>. \
-         Records: <code>/v1/records/&lt;name&gt;</code>. DNS, DoH and the web client \
-         are not served yet.</p>\n</body></html>\n",
+         Records: <code>/v1/records/&lt;name&gt;</code> and DNS (TXT). DoH and the \
+         web client are not served yet.</p>\n</body></html>\n",
         kinds = dmp_core::wire::RecordKind::ALL.len()
     ));
     (

@@ -5,6 +5,7 @@ use clap::Parser;
 use clap::builder::BoolishValueParser;
 use dmp_core::node::publish::Limits;
 use dmp_core::node::ratelimit::Rate;
+use dmp_node::dns_server::{self, DnsConfig};
 use dmp_node::store::Store;
 use dmp_node::{AppState, Config};
 use std::io::Write;
@@ -20,8 +21,9 @@ use tokio::net::TcpListener;
 /// Serves the record API (/v1/records/<name>: GET, POST, DELETE), a landing
 /// page at /, a health probe at /health and /stats over HTTP, storing
 /// records in SQLite. It prints the URL it listens on as its first line of
-/// output. DNS, DoH, registration, sync and the bundled web client are not
-/// served yet. Each flag can also be set through the environment variable
+/// output. DNS (TXT over UDP and TCP) is served from the same store; DoH,
+/// DNS UPDATE, registration, sync and the bundled web client are not served
+/// yet. Each flag can also be set through the environment variable
 /// the reference node (dnsmesh 0.7.5) uses. SIGTERM or SIGINT stops it.
 #[derive(Parser, Debug)]
 #[command(name = "dmp-node", version, about, long_about)]
@@ -78,6 +80,26 @@ struct Args {
     /// Burst per source IP on /v1/records; 0 disables.
     #[arg(long, env = "DMP_HTTP_BURST", default_value_t = 100.0)]
     http_burst: f64,
+
+    /// Address to bind the DNS server (UDP and TCP) to. The default keeps
+    /// the node on this machine; use 0.0.0.0 to serve other hosts.
+    #[arg(long, env = "DMP_DNS_HOST", default_value = "127.0.0.1")]
+    dns_host: IpAddr,
+
+    /// UDP and TCP port for DNS. 0 picks a free port (printed at start).
+    #[arg(long, env = "DMP_DNS_PORT", default_value_t = 5353)]
+    dns_port: u16,
+
+    /// Largest TTL on a DNS answer, seconds (values expiring sooner get
+    /// their remaining lifetime).
+    #[arg(long, env = "DMP_DNS_TTL", default_value_t = 60)]
+    dns_ttl: u32,
+
+    /// The zone this node serves over DNS; names outside it are REFUSED.
+    /// Falls back to DMP_CLAIM_PROVIDER_ZONE, DMP_CLUSTER_BASE_DOMAIN,
+    /// DMP_DOMAIN, DMP_NODE_HOSTNAME. None: every stored name is served.
+    #[arg(long, env = "DMP_SERVED_ZONE")]
+    served_zone: Option<String>,
 
     /// Seconds between sweeps that delete expired records (they are hidden
     /// from reads as soon as they expire).
@@ -157,10 +179,50 @@ async fn main() -> ExitCode {
     );
     let _ = out.flush();
 
+    let zone = args
+        .served_zone
+        .into_iter()
+        .chain(
+            [
+                "DMP_CLAIM_PROVIDER_ZONE",
+                "DMP_CLUSTER_BASE_DOMAIN",
+                "DMP_DOMAIN",
+                "DMP_NODE_HOSTNAME",
+            ]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok()),
+        )
+        .find(|z| !z.trim().is_empty())
+        .unwrap_or_default();
+    let dns_config = DnsConfig {
+        ttl: args.dns_ttl,
+        ..DnsConfig::default()
+    }
+    .with_zone(&zone);
+    let dns_addr = SocketAddr::new(args.dns_host, args.dns_port);
+    let dns_listeners = match dns_server::bind(dns_addr).await {
+        Ok(l) => l,
+        Err(e) => return fail(format_args!("cannot listen for DNS on {dns_addr}: {e}")),
+    };
+    if let Ok(a) = dns_listeners.local_addr() {
+        let zone = dns_config
+            .zones
+            .first()
+            .map_or("(any)", |z| z.name.as_str());
+        let _ = writeln!(out, "dns: {a}/udp+tcp, zone {zone}");
+        let _ = out.flush();
+    }
+    let dns = tokio::spawn(dns_server::serve(
+        dns_listeners,
+        Arc::clone(&store),
+        dns_config,
+    ));
+
     let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
     let state = AppState::new(store, config);
     let result = dmp_node::serve(listener, state, shutdown_signal()).await;
     sweeper.abort();
+    dns.abort();
     match result {
         Ok(()) => {
             let _ = writeln!(std::io::stderr(), "dmp-node: stopped");

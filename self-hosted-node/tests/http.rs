@@ -29,7 +29,14 @@ fn spawn(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
         .envs(envs.iter().copied())
         .arg("--db-path")
         .arg(db)
-        .args(["--http-host", "127.0.0.1", "--http-port", "0"])
+        .args([
+            "--http-host",
+            "127.0.0.1",
+            "--http-port",
+            "0",
+            "--dns-port",
+            "0",
+        ])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -471,7 +478,14 @@ fn open_mode_on_a_public_bind_is_refused_unless_allowed() {
         .env_clear()
         .arg("--db-path")
         .arg(&db)
-        .args(["--http-host", "0.0.0.0", "--http-port", "0"])
+        .args([
+            "--http-host",
+            "0.0.0.0",
+            "--http-port",
+            "0",
+            "--dns-port",
+            "0",
+        ])
         .output()
         .expect("run dmp-node");
     assert!(!out.status.success());
@@ -489,7 +503,14 @@ fn open_mode_on_a_public_bind_is_refused_unless_allowed() {
             .envs(envs)
             .arg("--db-path")
             .arg(&db)
-            .args(["--http-host", "0.0.0.0", "--http-port", "0"])
+            .args([
+                "--http-host",
+                "0.0.0.0",
+                "--http-port",
+                "0",
+                "--dns-port",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

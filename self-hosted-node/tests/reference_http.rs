@@ -112,7 +112,14 @@ fn record_api_matches_the_reference_byte_for_byte() {
             .env("DMP_OPERATOR_TOKEN", OP)
             .arg("--db-path")
             .arg(dir.path().join("ours/dmp.db"))
-            .args(["--http-host", "127.0.0.1", "--http-port", "0"])
+            .args([
+                "--http-host",
+                "127.0.0.1",
+                "--http-port",
+                "0",
+                "--dns-port",
+                "0",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .expect("start dmp-node"),

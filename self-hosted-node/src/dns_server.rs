@@ -1,0 +1,286 @@
+//! The node's DNS listener: UDP and TCP (RFC 1035 §4.2, RFC 7766) on one
+//! port, answering from the [`Store`] through `dmp_core::dns::answer`.
+//!
+//! Every protocol decision (NXDOMAIN vs NODATA, truncation, FORMERR, zone
+//! checks) is made by `dmp_core::dns`; this module only owns the sockets:
+//!
+//! * UDP: one receive loop; each datagram is answered in place (a store
+//!   read is an in-memory lookup) and the answer sent back. Packets that
+//!   get no answer (responses, fragments shorter than a header) are
+//!   dropped.
+//! * TCP: 2-byte length-prefixed messages, any number per connection, with
+//!   pipelining: a reader task keeps reading queries while the writer
+//!   answers the earlier ones, in order. A connection idle for
+//!   [`DnsConfig::tcp_idle_timeout`] is closed, and at most
+//!   [`DnsConfig::max_tcp_connections`] are open at once (the excess is
+//!   closed on accept).
+//! * Opcode UPDATE is answered REFUSED for now.
+//!
+//! Garbage never stops either loop: a malformed packet gets FORMERR (or
+//! nothing) and the next one is served as usual.
+
+use crate::store::{Store, unix_now_ms};
+use dmp_core::dns::{self, Transport, TxtSource, TxtValue, ZoneConfig};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Largest UDP datagram we read (anything longer is cut by the kernel and
+/// then fails to parse, which answers FORMERR).
+const UDP_BUF: usize = 65_535;
+/// Queries read ahead on one TCP connection before the reader waits for the
+/// writer (pipelining depth).
+const TCP_PIPELINE: usize = 32;
+
+/// Settings of the DNS side.
+#[derive(Clone, Debug)]
+pub struct DnsConfig {
+    /// Served zones. Empty: every name in the store is answered (the
+    /// reference's zone-less mode); otherwise names outside are REFUSED.
+    pub zones: Vec<ZoneConfig>,
+    /// `DMP_DNS_TTL`: the largest TTL put on an answer RR. A value that
+    /// expires sooner gets its remaining lifetime instead.
+    pub ttl: u32,
+    /// A TCP connection with no complete query for this long is closed
+    /// (RFC 7766 §6.2.3).
+    pub tcp_idle_timeout: Duration,
+    /// Most TCP connections open at once; further ones are closed on accept.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            zones: Vec::new(),
+            ttl: 60,
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_tcp_connections: 1024,
+        }
+    }
+}
+
+impl DnsConfig {
+    /// Zone settings for one served zone name (no SOA, no apex records yet).
+    /// An empty name means zone-less.
+    pub fn with_zone(mut self, zone: &str) -> Self {
+        let z = dns::normalize_name(zone.trim());
+        self.zones = if z.is_empty() {
+            Vec::new()
+        } else {
+            vec![ZoneConfig {
+                name: z,
+                soa: None,
+                apex: dns::Apex::default(),
+            }]
+        };
+        self
+    }
+}
+
+/// The [`Store`] as a [`TxtSource`], read at one instant.
+pub struct StoreTxt<'a> {
+    store: &'a Store,
+    now_ms: u64,
+    max_ttl: u32,
+}
+
+impl<'a> StoreTxt<'a> {
+    /// Reads `store` as of `now_ms`; answer TTLs are capped at `max_ttl`.
+    pub fn new(store: &'a Store, now_ms: u64, max_ttl: u32) -> Self {
+        StoreTxt {
+            store,
+            now_ms,
+            max_ttl,
+        }
+    }
+}
+
+impl TxtSource for StoreTxt<'_> {
+    fn txt(&self, name: &str) -> Vec<TxtValue> {
+        self.store
+            .get_with_ttl(name, self.now_ms)
+            .into_iter()
+            .map(|(value, left)| TxtValue {
+                value: value.to_string(),
+                ttl: u32::try_from(left).unwrap_or(u32::MAX).min(self.max_ttl),
+            })
+            .collect()
+    }
+
+    fn has_names_below(&self, name: &str) -> bool {
+        // The store answers "at or below"; when `name` itself holds values
+        // the answer path never needs this (the name exists either way), so
+        // only the strictly-below case matters.
+        self.store.name_exists_at_or_below(name, self.now_ms)
+            && self.store.get(name, self.now_ms).is_empty()
+    }
+}
+
+/// The answer to one packet, or `None` to stay silent.
+pub fn handle(
+    packet: &[u8],
+    store: &Store,
+    config: &DnsConfig,
+    transport: Transport,
+) -> Option<Vec<u8>> {
+    if dns::is_update(packet) {
+        // TODO(update): RFC 2136 UPDATE with TSIG (`dns::parse_update`,
+        // `DMP_DNS_UPDATE_ENABLED`, the TSIG keystore) is a later piece.
+        return dns::stub_response(packet, dns::rcode::REFUSED);
+    }
+    let source = StoreTxt::new(store, unix_now_ms(), config.ttl);
+    dns::answer(packet, &config.zones, &source, transport)
+}
+
+/// A UDP socket and a TCP listener on the same address.
+pub struct DnsListeners {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+}
+
+impl DnsListeners {
+    /// The bound address (the same port for both).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Binds UDP and TCP on `addr`. Port 0 picks one free port for both.
+pub async fn bind(addr: SocketAddr) -> io::Result<DnsListeners> {
+    if addr.port() != 0 {
+        let tcp = TcpListener::bind(addr).await?;
+        let udp = UdpSocket::bind(addr).await?;
+        return Ok(DnsListeners { udp, tcp });
+    }
+    let mut last = None;
+    for _ in 0..32 {
+        let tcp = TcpListener::bind(addr).await?;
+        let port_addr = tcp.local_addr()?;
+        match UdpSocket::bind(port_addr).await {
+            Ok(udp) => return Ok(DnsListeners { udp, tcp }),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free port for UDP and TCP")))
+}
+
+/// Serves DNS on both listeners until the returned futures are dropped or
+/// the task is aborted. Never returns on its own except on a fatal accept
+/// error of the TCP listener.
+pub async fn serve(
+    listeners: DnsListeners,
+    store: Arc<Store>,
+    config: DnsConfig,
+) -> io::Result<()> {
+    let config = Arc::new(config);
+    let udp = tokio::spawn(serve_udp(
+        listeners.udp,
+        Arc::clone(&store),
+        Arc::clone(&config),
+    ));
+    let res = serve_tcp(listeners.tcp, store, config).await;
+    udp.abort();
+    res
+}
+
+async fn serve_udp(socket: UdpSocket, store: Arc<Store>, config: Arc<DnsConfig>) {
+    let mut buf = vec![0u8; UDP_BUF];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors of earlier sends and the like: keep serving.
+            Err(_) => continue,
+        };
+        let Some(packet) = buf.get(..n) else { continue };
+        if let Some(resp) = handle(packet, &store, &config, Transport::Udp) {
+            let _ = socket.send_to(&resp, peer).await;
+        }
+    }
+}
+
+async fn serve_tcp(
+    listener: TcpListener,
+    store: Arc<Store>,
+    config: Arc<DnsConfig>,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) if is_transient_accept_error(&e) => {
+                // Out of descriptors and the like: back off, then go on.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            drop(stream); // over the connection cap: close at once
+            continue;
+        };
+        let store = Arc::clone(&store);
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            connection(stream, store, config).await;
+            drop(permit);
+        });
+    }
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+    )
+}
+
+/// One TCP connection: a reader that frames queries (with the idle timeout)
+/// and a writer that answers them in order.
+async fn connection(stream: TcpStream, store: Arc<Store>, config: Arc<DnsConfig>) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_PIPELINE);
+    let idle = config.tcp_idle_timeout;
+    let reader = async move {
+        loop {
+            let Ok(Ok(len)) = tokio::time::timeout(idle, rd.read_u16()).await else {
+                break; // idle, EOF or reset
+            };
+            let mut msg = vec![0u8; usize::from(len)];
+            if !matches!(
+                tokio::time::timeout(idle, rd.read_exact(&mut msg)).await,
+                Ok(Ok(_))
+            ) {
+                break;
+            }
+            if tx.send(msg).await.is_err() {
+                break; // the writer gave up
+            }
+        }
+    };
+    let writer = async move {
+        while let Some(msg) = rx.recv().await {
+            let Some(resp) = handle(&msg, &store, &config, Transport::Tcp) else {
+                continue;
+            };
+            let Ok(len) = u16::try_from(resp.len()) else {
+                continue;
+            };
+            let mut framed = Vec::with_capacity(resp.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&resp);
+            if !matches!(
+                tokio::time::timeout(idle, wr.write_all(&framed)).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
