@@ -1,0 +1,8 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+// Body and invariants: dmp_core_fuzz::receive.
+fuzz_target!(|data: &[u8]| {
+    let _ = dmp_core_fuzz::receive::run(data);
+});
