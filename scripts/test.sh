@@ -17,6 +17,7 @@
 #   wasm-edge    dmp-edge, profile release: the exact cargo build worker-build
 #                runs (wrangler.toml), so `wrangler dev/deploy` reuses it
 #   reference    tests/reference/run_tests.sh against the Python reference, if present
+#   fuzz         scripts/fuzz.sh: each cargo-fuzz target for FUZZ_SECONDS (default 10)
 #
 # Environment:
 #   PROPTEST_CASES  cases per property test (default 256)
@@ -130,6 +131,9 @@ run_stage wasm-core cargo build --locked -p dmp-core --target wasm32-unknown-unk
 run_stage wasm-web cargo build --locked -p dmp-web --target wasm32-unknown-unknown --profile wasm-release
 run_stage wasm-edge cargo build --locked -p dmp-edge --target wasm32-unknown-unknown --release
 run_stage reference stage_reference
+# Coverage-guided fuzzing of every parser and the receive state machine
+# (cargo-fuzz, ASan), bounded: FUZZ_SECONDS per target.
+run_stage fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
 
 print_summary
 echo "test.sh: ALL STAGES PASSED"
