@@ -137,3 +137,4 @@ run_stage fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
 
 print_summary
 echo "test.sh: ALL STAGES PASSED"
+echo "stages: ${#summary[@]} passed, 0 failed"
