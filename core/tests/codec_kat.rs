@@ -446,7 +446,7 @@ fn reference_python() -> Option<String> {
         }
         _ => panic!(
             "DMP_REFERENCE_PYTHON is not set. Point it to the reference venv's \
-             interpreter (e.g. /root/.cache/dmp/venv/bin/python, with zfec 1.6.0.0 \
+             interpreter (e.g. ~/.cache/dmp/venv-dnsmesh-0.7.5/bin/python, with zfec 1.6.0.0 \
              and reedsolo 1.7.0), or set DMP_SKIP_REFERENCE=1 to skip the \
              differential codec tests."
         ),

@@ -30,7 +30,7 @@ fn reference_python() -> Option<PathBuf> {
         }
         _ => panic!(
             "set DMP_REFERENCE_PYTHON to the reference venv's python \
-             (e.g. /root/.cache/dmp/venv/bin/python), or DMP_SKIP_REFERENCE=1 to skip"
+             (e.g. ~/.cache/dmp/venv-dnsmesh-0.7.5/bin/python), or DMP_SKIP_REFERENCE=1 to skip"
         ),
     }
 }

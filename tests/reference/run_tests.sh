@@ -7,7 +7,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -z "${DMP_REFERENCE_PYTHON:-}" ]; then
     echo "error: DMP_REFERENCE_PYTHON is not set; point it at the python of a venv" >&2
     echo "       with dnsmesh 0.7.5 installed, e.g." >&2
-    echo "       DMP_REFERENCE_PYTHON=/root/.cache/dmp/venv/bin/python $0" >&2
+    echo "       DMP_REFERENCE_PYTHON=~/.cache/dmp/venv-dnsmesh-0.7.5/bin/python $0" >&2
     exit 2
 fi
 if ! "$DMP_REFERENCE_PYTHON" -c 'import dmp' 2>/dev/null; then
