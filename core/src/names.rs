@@ -43,6 +43,13 @@ pub fn strip_one_dot(name: &str) -> &str {
     name.strip_suffix('.').unwrap_or(name)
 }
 
+/// The key form of an owner name, as nodes store and look it up: one
+/// trailing dot removed, ASCII lower-cased (DNS names compare
+/// case-insensitively; the reference's case-sensitive storage is a bug).
+pub fn owner_key(name: &str) -> String {
+    strip_one_dot(name).to_ascii_lowercase()
+}
+
 /// The shared DNS-name validator of PROTOCOL.md §2.0. Returns the normalized
 /// name (one trailing dot removed).
 ///

@@ -40,8 +40,7 @@ pub mod rcode {
 /// Lower-cases `name` (ASCII only) and drops one trailing dot: the key form
 /// under which owner names are stored and zones are compared.
 pub fn normalize_name(name: &str) -> alloc::string::String {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    n.to_ascii_lowercase()
+    crate::names::owner_key(name)
 }
 
 /// True when `name` equals `zone` or lies below it (both in key form).

@@ -106,7 +106,7 @@ pub fn record_name_from_path(target: &str) -> Option<String> {
 /// Lower-case one owner name for storage and comparison (ASCII only; one
 /// trailing dot dropped), the normalization every write path applies.
 pub fn normalize_owner(name: &str) -> String {
-    crate::names::strip_one_dot(name).to_ascii_lowercase()
+    crate::names::owner_key(name)
 }
 
 fn is_py_space(c: char) -> bool {
