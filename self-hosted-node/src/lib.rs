@@ -196,8 +196,8 @@ pub fn spawn_sweeper(store: Arc<Store>, interval: Duration) -> tokio::task::Join
             let s = Arc::clone(&store);
             match tokio::task::spawn_blocking(move || s.sweep_expired(unix_now_ms())).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => eprintln!("dmp-node: expiry sweep failed: {e}"),
-                Err(e) => eprintln!("dmp-node: expiry sweep task failed: {e}"),
+                Ok(Err(e)) => tracing::error!(error = %e, "expiry sweep failed"),
+                Err(e) => tracing::error!(error = %e, "expiry sweep task failed"),
             }
         }
     })
@@ -416,11 +416,11 @@ async fn post_record(state: &AppState, name: &str, body: &[u8]) -> Response {
     match done {
         Ok(Ok(_)) => json(StatusCode::CREATED, PUBLISH_OK_BODY.into()),
         Ok(Err(e)) => {
-            eprintln!("dmp-node: publish failed: {e}");
+            tracing::error!(error = %e, "publish failed");
             json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
         }
         Err(e) => {
-            eprintln!("dmp-node: publish task failed: {e}");
+            tracing::error!(error = %e, "publish task failed");
             json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
         }
     }
@@ -441,11 +441,11 @@ async fn delete_record(state: &AppState, name: &str, body: &[u8]) -> Response {
         Ok(Ok(n)) if n > 0 => empty(StatusCode::NO_CONTENT),
         Ok(Ok(_)) => empty(StatusCode::NOT_FOUND),
         Ok(Err(e)) => {
-            eprintln!("dmp-node: delete failed: {e}");
+            tracing::error!(error = %e, "delete failed");
             error(&HttpError::Internal)
         }
         Err(e) => {
-            eprintln!("dmp-node: delete task failed: {e}");
+            tracing::error!(error = %e, "delete task failed");
             error(&HttpError::Internal)
         }
     }

@@ -115,6 +115,15 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    // Structured logs on stderr; RUST_LOG (e.g. `info`, `dmp_node=debug`)
+    // sets the level, warnings and errors by default.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
     let operator_token = args
         .operator_token
         .or_else(|| std::env::var("DMP_HTTP_TOKEN").ok())
