@@ -17,7 +17,6 @@
 //! Key derivation and contacts are set up once, outside the timed loops.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -26,8 +25,7 @@ use dmp_core::client::{
     Contact, Event, IntroState, PrekeyStore, Publish, ReceiveParams, ReceiveSession, ReplayCache,
     SendInput, SentMessage, TxtAnswers, build_message, send_queries,
 };
-use dmp_core::crypto::{Keypair, sha256};
-use rand_core::{TryCryptoRng, TryRng};
+use dmp_core::crypto::Keypair;
 
 /// The reference bench's pinned clock.
 const NOW: u64 = 2_000_000_000;
@@ -36,56 +34,9 @@ const SIZES: [usize; 2] = [1024, 20 * 1024];
 /// The reference clients' `kdf_salt=bytes(range(16))`.
 const KDF_SALT: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
-/// Deterministic RNG (SHA-256 in counter mode) so runs are repeatable; its
-/// cost is a few hashes per message.
-struct BenchRng {
-    seed: [u8; 32],
-    counter: u64,
-    buf: [u8; 32],
-    pos: usize,
-}
-
-impl BenchRng {
-    fn new(seed: u64) -> Self {
-        BenchRng {
-            seed: sha256(&seed.to_be_bytes()),
-            counter: 0,
-            buf: [0; 32],
-            pos: 32,
-        }
-    }
-}
-
-impl TryRng for BenchRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for d in dst {
-            if self.pos == self.buf.len() {
-                let mut input = [0u8; 40];
-                input[..32].copy_from_slice(&self.seed);
-                input[32..].copy_from_slice(&self.counter.to_be_bytes());
-                self.buf = sha256(&input);
-                self.counter += 1;
-                self.pos = 0;
-            }
-            *d = self.buf[self.pos];
-            self.pos += 1;
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for BenchRng {}
+#[path = "../tests/support/det_rng.rs"]
+mod det_rng;
+use det_rng::DetRng as BenchRng;
 
 /// In-memory DNS: owner name → TXT values, append semantics.
 type Dns = HashMap<String, Vec<String>>;

@@ -5,69 +5,20 @@
 mod support;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use dmp_core::client::{
     Contact, DropReason, Event, IdentityChoice, IntroState, PrekeyStore, Publish, ReceiveParams,
     ReceiveSession, ReplayCache, SendInput, SentMessage, TxtAnswers, build_message,
     identity_fetch_names, identity_publish, select_identity, send_queries,
 };
-use dmp_core::crypto::{Keypair, sha256};
+use dmp_core::crypto::Keypair;
 use dmp_core::error::Error;
 use dmp_core::records::manifest::SlotManifest;
 use proptest::prelude::*;
-use rand_core::{TryCryptoRng, TryRng};
 
 const NOW: u64 = 1_900_000_000;
 
-/// Deterministic test RNG: SHA-256 in counter mode over a seed.
-struct TestRng {
-    seed: [u8; 32],
-    counter: u64,
-    buf: [u8; 32],
-    pos: usize,
-}
-
-impl TestRng {
-    fn new(seed: u64) -> Self {
-        TestRng {
-            seed: sha256(&seed.to_be_bytes()),
-            counter: 0,
-            buf: [0; 32],
-            pos: 32,
-        }
-    }
-}
-
-impl TryRng for TestRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for d in dst {
-            if self.pos == 32 {
-                let mut input = self.seed.to_vec();
-                input.extend_from_slice(&self.counter.to_be_bytes());
-                self.buf = sha256(&input);
-                self.counter += 1;
-                self.pos = 0;
-            }
-            *d = self.buf[self.pos];
-            self.pos += 1;
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for TestRng {}
+use support::det_rng::DetRng as TestRng;
 
 /// The in-memory DNS.
 #[derive(Default, Clone)]

@@ -2,10 +2,7 @@
 //! deterministic randomness. Changing anything here invalidates the
 //! committed seeds (regenerate them with `examples/seeds.rs`).
 
-use core::convert::Infallible;
-
-use dmp_core::crypto::{Signer25519, sha256};
-use rand_core::{TryCryptoRng, TryRng};
+use dmp_core::crypto::Signer25519;
 
 /// The clock of every seed (2030-03-17), and of every receive session.
 pub const NOW: u64 = 1_900_000_000;
@@ -48,55 +45,9 @@ pub fn signer(seed: u8) -> Signer25519 {
     Signer25519::from_seed(&[seed; 32])
 }
 
-/// A deterministic `CryptoRng`: SHA-256 in counter mode over a seed. Only
-/// for reproducible test data, never for real keys.
-pub struct DetRng {
-    seed: [u8; 32],
-    counter: u64,
-    buf: [u8; 32],
-    pos: usize,
-}
-
-impl DetRng {
-    pub fn new(seed: u64) -> Self {
-        DetRng {
-            seed: sha256(&seed.to_be_bytes()),
-            counter: 0,
-            buf: [0; 32],
-            pos: 32,
-        }
-    }
-}
-
-impl TryRng for DetRng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        let mut b = [0u8; 4];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u32::from_be_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        let mut b = [0u8; 8];
-        self.try_fill_bytes(&mut b)?;
-        Ok(u64::from_be_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for d in dst {
-            if self.pos == 32 {
-                let mut input = self.seed.to_vec();
-                input.extend_from_slice(&self.counter.to_be_bytes());
-                self.buf = sha256(&input);
-                self.counter += 1;
-                self.pos = 0;
-            }
-            *d = self.buf[self.pos];
-            self.pos += 1;
-        }
-        Ok(())
-    }
-}
-
-impl TryCryptoRng for DetRng {}
+#[path = "../../core/tests/support/det_rng.rs"]
+mod det_rng;
+pub use det_rng::DetRng;
 
 /// SplitMix64: cheap choices (positions, permutations) from an input seed.
 pub struct Mix(pub u64);

@@ -12,6 +12,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod det_rng;
+
 /// `true` when the caller explicitly opted out of reference tests.
 pub fn reference_skipped() -> bool {
     if std::env::var("DMP_SKIP_REFERENCE").as_deref() == Ok("1") {
