@@ -14,15 +14,20 @@
 //!   [`DnsConfig::tcp_idle_timeout`] is closed, and at most
 //!   [`DnsConfig::max_tcp_connections`] are open at once (the excess is
 //!   closed on accept).
-//! * Opcode UPDATE is answered REFUSED for now.
+//! * Opcode UPDATE goes to the [`UpdateHandler`] in [`DnsConfig::update`]
+//!   (see [`crate::update`]); without one it is answered REFUSED. Updates
+//!   write to disk, so they are awaited off the query path: on UDP in their
+//!   own task, on TCP in order with the other messages of the connection.
 //!
 //! Garbage never stops either loop: a malformed packet gets FORMERR (or
 //! nothing) and the next one is served as usual.
 
 use crate::store::{Store, unix_now_ms};
 use dmp_core::dns::{self, Transport, TxtSource, TxtValue, ZoneConfig};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,8 +41,17 @@ const UDP_BUF: usize = 65_535;
 /// writer (pipelining depth).
 const TCP_PIPELINE: usize = 32;
 
+/// The answer to an UPDATE message, computed asynchronously (it writes).
+pub type UpdateFuture = Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>;
+
+/// Handles RFC 2136 UPDATE messages for the DNS listener.
+pub trait UpdateHandler: Send + Sync + 'static {
+    /// The response to `packet` from `peer` (`None`: stay silent).
+    fn handle(&self, packet: Vec<u8>, peer: SocketAddr) -> UpdateFuture;
+}
+
 /// Settings of the DNS side.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DnsConfig {
     /// Served zones. Empty: every name in the store is answered (the
     /// reference's zone-less mode); otherwise names outside are REFUSED.
@@ -50,6 +64,20 @@ pub struct DnsConfig {
     pub tcp_idle_timeout: Duration,
     /// Most TCP connections open at once; further ones are closed on accept.
     pub max_tcp_connections: usize,
+    /// Where UPDATE messages go; `None` answers them REFUSED.
+    pub update: Option<Arc<dyn UpdateHandler>>,
+}
+
+impl std::fmt::Debug for DnsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsConfig")
+            .field("zones", &self.zones)
+            .field("ttl", &self.ttl)
+            .field("tcp_idle_timeout", &self.tcp_idle_timeout)
+            .field("max_tcp_connections", &self.max_tcp_connections)
+            .field("update", &self.update.is_some())
+            .finish()
+    }
 }
 
 impl Default for DnsConfig {
@@ -59,6 +87,7 @@ impl Default for DnsConfig {
             ttl: 60,
             tcp_idle_timeout: Duration::from_secs(10),
             max_tcp_connections: 1024,
+            update: None,
         }
     }
 }
@@ -120,7 +149,9 @@ impl TxtSource for StoreTxt<'_> {
     }
 }
 
-/// The answer to one packet, or `None` to stay silent.
+/// The answer to one packet, or `None` to stay silent. UPDATE messages are
+/// answered REFUSED here; the listeners route them to
+/// [`DnsConfig::update`] first when one is set.
 pub fn handle(
     packet: &[u8],
     store: &Store,
@@ -128,8 +159,6 @@ pub fn handle(
     transport: Transport,
 ) -> Option<Vec<u8>> {
     if dns::is_update(packet) {
-        // TODO(update): RFC 2136 UPDATE with TSIG (`dns::parse_update`,
-        // `DMP_DNS_UPDATE_ENABLED`, the TSIG keystore) is a later piece.
         return dns::stub_response(packet, dns::rcode::REFUSED);
     }
     let source = StoreTxt::new(store, unix_now_ms(), config.ttl);
@@ -188,6 +217,7 @@ pub async fn serve(
 }
 
 async fn serve_udp(socket: UdpSocket, store: Arc<Store>, config: Arc<DnsConfig>) {
+    let socket = Arc::new(socket);
     let mut buf = vec![0u8; UDP_BUF];
     loop {
         let (n, peer) = match socket.recv_from(&mut buf).await {
@@ -196,6 +226,16 @@ async fn serve_udp(socket: UdpSocket, store: Arc<Store>, config: Arc<DnsConfig>)
             Err(_) => continue,
         };
         let Some(packet) = buf.get(..n) else { continue };
+        if let Some(hook) = config.update.as_ref().filter(|_| dns::is_update(packet)) {
+            let fut = hook.handle(packet.to_vec(), peer);
+            let socket = Arc::clone(&socket);
+            tokio::spawn(async move {
+                if let Some(resp) = fut.await {
+                    let _ = socket.send_to(&resp, peer).await;
+                }
+            });
+            continue;
+        }
         if let Some(resp) = handle(packet, &store, &config, Transport::Udp) {
             let _ = socket.send_to(&resp, peer).await;
         }
@@ -209,7 +249,7 @@ async fn serve_tcp(
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(config.max_tcp_connections.max(1)));
     loop {
-        let (stream, _peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if is_transient_accept_error(&e) => {
                 // Out of descriptors and the like: back off, then go on.
@@ -225,7 +265,7 @@ async fn serve_tcp(
         let store = Arc::clone(&store);
         let config = Arc::clone(&config);
         tokio::spawn(async move {
-            connection(stream, store, config).await;
+            connection(stream, peer, store, config).await;
             drop(permit);
         });
     }
@@ -240,7 +280,12 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 
 /// One TCP connection: a reader that frames queries (with the idle timeout)
 /// and a writer that answers them in order.
-async fn connection(stream: TcpStream, store: Arc<Store>, config: Arc<DnsConfig>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    store: Arc<Store>,
+    config: Arc<DnsConfig>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_PIPELINE);
@@ -264,7 +309,11 @@ async fn connection(stream: TcpStream, store: Arc<Store>, config: Arc<DnsConfig>
     };
     let writer = async move {
         while let Some(msg) = rx.recv().await {
-            let Some(resp) = handle(&msg, &store, &config, Transport::Tcp) else {
+            let resp = match config.update.as_ref().filter(|_| dns::is_update(&msg)) {
+                Some(hook) => hook.handle(msg, peer).await,
+                None => handle(&msg, &store, &config, Transport::Tcp),
+            };
+            let Some(resp) = resp else {
                 continue;
             };
             let Ok(len) = u16::try_from(resp.len()) else {

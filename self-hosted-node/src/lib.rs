@@ -6,16 +6,17 @@
 //! (the [`store::Store`], the rate limiter, the clock) and the sockets. The
 //! router lives in the library so tests and the binary run the same code.
 //!
-//! Served: `/`, `/health`, `/stats` and `/v1/records/{name}` (GET, POST,
-//! DELETE) with the reference node's status codes and bodies; DNS queries
-//! over UDP and TCP by [`dns_server`]. DoH, DNS UPDATE, registration, sync
-//! and `/metrics` arrive with later pieces.
+//! Served: `/` ([`webroot`]), `/health`, `/stats` and `/v1/records/{name}`
+//! (GET, POST, DELETE) with the reference node's status codes and bodies;
+//! DNS queries over UDP and TCP by [`dns_server`], UPDATE by [`update`];
+//! registration ([`registration`], [`tokens`]), sync ([`sync`]), DoH
+//! ([`doh`]) and `/metrics` ([`metrics`]) each in their own module.
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dmp_core::node::authz::{self, AuthMode, Denied, Op, WriteAuth};
 use dmp_core::node::publish::{self, Limits, MAX_BODY_BYTES, RrsetState};
@@ -29,7 +30,14 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub mod dns_server;
+pub mod doh;
+pub mod metrics;
+pub mod registration;
 pub mod store;
+pub mod sync;
+pub mod tokens;
+pub mod update;
+pub mod webroot;
 
 /// The workspace version; every crate of dmp-rs shares it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,6 +56,12 @@ pub struct Config {
     pub http_rate: Rate,
     /// `DMP_CLEANUP_INTERVAL`.
     pub cleanup_interval: Duration,
+    /// Per-user tokens and TSIG keys ([`tokens`]).
+    pub auth: tokens::AuthConfig,
+    /// Web client hosting ([`webroot`]).
+    pub web: webroot::WebConfig,
+    /// Anti-entropy ([`sync`]).
+    pub sync: sync::SyncConfig,
 }
 
 impl Default for Config {
@@ -59,6 +73,9 @@ impl Default for Config {
             limits: Limits::default(),
             http_rate: rules::ratelimit::HTTP_PER_IP,
             cleanup_interval: Duration::from_secs(60),
+            auth: tokens::AuthConfig::default(),
+            web: webroot::WebConfig::default(),
+            sync: sync::SyncConfig::default(),
         }
     }
 }
@@ -101,6 +118,9 @@ struct Inner {
     config: Config,
     mode: AuthMode,
     per_ip: Mutex<RateLimiter<IpAddr>>,
+    tokens: tokens::TokenState,
+    metrics: metrics::Metrics,
+    sync: sync::SyncState,
 }
 
 impl AppState {
@@ -108,14 +128,39 @@ impl AppState {
     pub fn new(store: Arc<Store>, config: Config) -> Self {
         let mode = config.mode();
         let per_ip = Mutex::new(RateLimiter::new(config.http_rate));
+        let tokens = tokens::TokenState::new(&config);
+        let sync = sync::SyncState::new(&config);
         AppState {
             inner: Arc::new(Inner {
                 store,
                 config,
                 mode,
                 per_ip,
+                tokens,
+                metrics: metrics::Metrics::default(),
+                sync,
             }),
         }
+    }
+
+    /// The auth mode the node runs in.
+    pub fn mode(&self) -> AuthMode {
+        self.inner.mode
+    }
+
+    /// The token store and TSIG keystore.
+    pub fn tokens(&self) -> &tokens::TokenState {
+        &self.inner.tokens
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// Sync state.
+    pub fn sync(&self) -> &sync::SyncState {
+        &self.inner.sync
     }
 
     /// The store behind the handlers.
@@ -156,14 +201,16 @@ pub fn router(state: AppState) -> Router {
                 .options(preflight_only),
         )
         .layer(cors);
-    Router::new()
+    let web = state.config().web.clone();
+    let api = Router::new()
         .route("/health", get(health))
         .route("/stats", get(stats))
-        .route("/", get(landing))
-        .route("/index.html", get(landing))
         .merge(v1)
-        .fallback(not_found)
-        .with_state(state)
+        .merge(registration::routes())
+        .merge(sync::routes())
+        .merge(doh::routes())
+        .merge(metrics::routes());
+    webroot::apply(api, &web).with_state(state)
 }
 
 /// Serve [`router`] on an already bound listener until `shutdown` resolves.
@@ -266,28 +313,7 @@ async fn stats(State(state): State<AppState>) -> Response {
     json(StatusCode::OK, format!("{{\"records\": {n}}}"))
 }
 
-async fn landing() -> Response {
-    let page = Html(format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>dmp-node</title></head><body>\n\
-         <h1>dmp-node {VERSION}</h1>\n\
-         <p>A self-hosted DNS Mesh Protocol node (dmp-rs). It knows {kinds} record kinds.</p>\n\
-         <p>Status: <a href=\"/health\">/health</a>, <a href=\"/stats\">/stats</a>. \
-         Records: <code>/v1/records/&lt;name&gt;</code> and DNS (TXT). DoH and the \
-         web client are not served yet.</p>\n</body></html>\n",
-        kinds = dmp_core::wire::RecordKind::ALL.len()
-    ));
-    (
-        [(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=30"),
-        )],
-        page,
-    )
-        .into_response()
-}
-
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     error(&HttpError::NotFound)
 }
 

@@ -28,6 +28,9 @@ use tokio::net::TcpListener;
 #[derive(Parser, Debug)]
 #[command(name = "dmp-node", version, about, long_about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// SQLite records database (WAL mode); its directory is created if
     /// needed.
     #[arg(long, env = "DMP_DB_PATH", default_value = "/var/lib/dmp/dmp.db")]
@@ -105,6 +108,23 @@ struct Args {
     /// from reads as soon as they expire).
     #[arg(long, env = "DMP_CLEANUP_INTERVAL", default_value_t = 60)]
     cleanup_interval: u64,
+
+    #[command(flatten)]
+    auth: dmp_node::tokens::AuthArgs,
+
+    #[command(flatten)]
+    web: dmp_node::webroot::WebArgs,
+
+    #[command(flatten)]
+    sync: dmp_node::sync::SyncArgs,
+}
+
+/// Operator commands (without one, `dmp-node` runs the node).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Manage per-user bearer tokens (multi-tenant auth).
+    #[command(subcommand)]
+    Token(dmp_node::tokens::TokenCommand),
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -115,6 +135,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Token(cmd)) = args.command {
+        return dmp_node::tokens::run_token_command(cmd);
+    }
     // Structured logs on stderr; RUST_LOG (e.g. `info`, `dmp_node=debug`)
     // sets the level, warnings and errors by default.
     let _ = tracing_subscriber::fmt()
@@ -138,6 +161,9 @@ async fn main() -> ExitCode {
         },
         http_rate: Rate::new(args.http_rate, args.http_burst),
         cleanup_interval: Duration::from_secs(args.cleanup_interval),
+        auth: args.auth.into_config(),
+        web: args.web.into_config(),
+        sync: args.sync.into_config(),
     };
     if let Err(msg) = config.check_bind(args.http_host, args.allow_open_public_bind) {
         return fail(msg);
@@ -203,7 +229,10 @@ async fn main() -> ExitCode {
         )
         .find(|z| !z.trim().is_empty())
         .unwrap_or_default();
+    let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
+    let state = AppState::new(Arc::clone(&store), config);
     let dns_config = DnsConfig {
+        update: dmp_node::update::handler(&state),
         ttl: args.dns_ttl,
         ..DnsConfig::default()
     }
@@ -227,11 +256,13 @@ async fn main() -> ExitCode {
         dns_config,
     ));
 
-    let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
-    let state = AppState::new(store, config);
+    let sync = dmp_node::sync::spawn(&state);
     let result = dmp_node::serve(listener, state, shutdown_signal()).await;
     sweeper.abort();
     dns.abort();
+    if let Some(s) = sync {
+        s.abort();
+    }
     match result {
         Ok(()) => {
             let _ = writeln!(std::io::stderr(), "dmp-node: stopped");

@@ -43,9 +43,11 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+pub mod cluster;
 pub mod identity;
 mod proto;
 pub mod receive;
+pub mod resolver;
 pub mod send;
 pub mod state;
 

@@ -8,6 +8,7 @@ pub mod authz;
 pub mod publish;
 pub mod ratelimit;
 pub mod registration;
+pub mod sync;
 pub mod verify;
 
 mod pyjson;

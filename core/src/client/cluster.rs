@@ -1,0 +1,1 @@
+//! Cluster-mode client logic (quorum writes, union reads, manifest refresh).

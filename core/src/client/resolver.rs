@@ -1,0 +1,1 @@
+//! Resolver pool: failover, cooldown and lying-resolver demotion (PROTOCOL.md §9).

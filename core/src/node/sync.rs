@@ -1,0 +1,1 @@
+//! Anti-entropy rules shared by nodes (digest/pull shapes, cursors, checks).
