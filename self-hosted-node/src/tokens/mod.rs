@@ -45,8 +45,8 @@ pub struct AuthConfig {
     pub issued_rate_burst: u32,
     /// `DMP_REGISTRATION_ENDPOINT_RATE_PER_SEC` / `_BURST`, per source IP.
     pub endpoint_rate: Rate,
-    /// The served zone (UPDATE zone, TSIG scopes); set by the binary from
-    /// `--served-zone` and its fallbacks.
+    /// The served zone (UPDATE zone, TSIG scopes); empty: the first zone of
+    /// the DNS settings (`--served-zone` and its fallbacks).
     pub served_zone: String,
     /// `DMP_CLAIM_PROVIDER` (on unless 0/false/no/off).
     pub claim_provider: bool,
@@ -300,7 +300,12 @@ impl TokenState {
     /// set), the keystore when DNS UPDATE is on. A failure is kept in
     /// [`TokenState::open_error`] and the node fails closed.
     pub fn new(config: &crate::Config, records_db: &Path) -> Self {
-        let auth = config.auth.clone();
+        let mut auth = config.auth.clone();
+        if auth.served_zone.trim().is_empty()
+            && let Some(z) = config.dns.zones.first()
+        {
+            auth.served_zone = z.name.clone();
+        }
         let mut errors = Vec::new();
         let want_tokens = config.mode() == dmp_core::node::authz::AuthMode::MultiTenant
             || auth.token_db_path.is_some();
