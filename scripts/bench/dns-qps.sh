@@ -198,7 +198,7 @@ start_dmp_node() {
   mkdir -p "$dir"
   # exec'd by eatmydata when NODE_WRAP is set, so $! is dmp-node itself.
   "${NODE_WRAP[@]}" "$NODE" --db-path "$dir/dmp.db" --http-host 127.0.0.1 --http-port 0 \
-    --dns-host 127.0.0.1 --dns-port 0 --http-rate 0 --served-zone "$ZONE" \
+    --dns-host 127.0.0.1 --dns-port 0 --http-rate 0 --dns-rate 0 --served-zone "$ZONE" \
     >"$dir/stdout" 2>"$dir/stderr" &
   NODE_PID=$!
   PIDS+=("$NODE_PID")
