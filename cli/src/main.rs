@@ -349,6 +349,8 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
         .init();
     let code = match run(cli) {
         Ok(()) => 0,

@@ -67,8 +67,31 @@ impl Reader {
                 let lock = || pool.lock().unwrap_or_else(|p| p.into_inner());
                 let mut lookup = lock().begin(now());
                 let mut reply: Option<Reply> = None;
+                let lies = |p: &ResolverPool| -> Vec<u64> {
+                    (0..p.len())
+                        .map(|i| p.health(i).map_or(0, |h| h.lies))
+                        .collect()
+                };
                 loop {
-                    let step = lock().next(&mut lookup, reply.take(), now());
+                    let (step, disproven) = {
+                        let mut p = lock();
+                        let before = lies(&p);
+                        let step = p.next(&mut lookup, reply.take(), now());
+                        let after = lies(&p);
+                        let d: Vec<usize> = (0..after.len())
+                            .filter(|&i| after.get(i) > before.get(i))
+                            .collect();
+                        (step, d)
+                    };
+                    for i in disproven {
+                        if let Some(u) = upstreams.get(i) {
+                            tracing::warn!(
+                                "resolver {} gave no DMP data for {name} but another resolver had it; \
+                                 demoted for 60 s (lying, filtering or stale)",
+                                u.label
+                            );
+                        }
+                    }
                     match step {
                         Step::Done(v) => return v,
                         Step::Query(i) => {
