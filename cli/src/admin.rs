@@ -207,7 +207,7 @@ pub fn peers(paths: &Paths, zone: &str, json: bool) -> Result<(), Fail> {
         .iter()
         .filter_map(|v| HeartbeatRecord::parse_and_verify(v, t).ok())
         .collect();
-    seen.sort_by(|a, b| b.ts.cmp(&a.ts));
+    seen.sort_by_key(|h| std::cmp::Reverse(h.ts));
     if json {
         let rows: Vec<serde_json::Value> = seen
             .iter()

@@ -154,3 +154,32 @@ fn stale_replies_and_empty_pools_are_harmless() {
         Step::Query(0)
     );
 }
+
+#[test]
+fn concurrent_agreement_does_not_undo_a_demotion() {
+    let mut pool = ResolverPool::new(2);
+    // Two lookups start together, both ask the liar (0) first.
+    let mut absent = pool.begin(NOW);
+    let mut present = pool.begin(NOW);
+    assert_eq!(pool.next(&mut absent, None, NOW), Step::Query(0));
+    assert_eq!(pool.next(&mut present, None, NOW), Step::Query(0));
+    assert_eq!(
+        pool.next(&mut present, Some(Reply::NotFound), NOW),
+        Step::Query(1)
+    );
+    assert_eq!(
+        pool.next(&mut present, Some(Reply::Answer(dmp("m"))), NOW),
+        Step::Done(dmp("m"))
+    );
+    assert!(pool.is_cooling(0, NOW));
+    // The other lookup now hears "absent" from both: 0 stays demoted.
+    assert_eq!(
+        pool.next(&mut absent, Some(Reply::NotFound), NOW),
+        Step::Query(1)
+    );
+    assert_eq!(
+        pool.next(&mut absent, Some(Reply::NotFound), NOW),
+        Step::Done(vec![])
+    );
+    assert!(pool.is_cooling(0, NOW + 1));
+}

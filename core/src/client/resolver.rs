@@ -228,8 +228,16 @@ impl ResolverPool {
             return Step::Query(i);
         }
         // Everyone who answered agrees the name is absent: healthy answers.
+        // A host demoted meanwhile (by a concurrent lookup's oracle) keeps
+        // its cooldown; clearing it here would undo the demotion.
         for i in core::mem::take(&mut lookup.doubted) {
-            self.succeed(i);
+            if self.is_cooling(i, now) {
+                if let Some(h) = self.hosts.get_mut(i) {
+                    h.successes = h.successes.saturating_add(1);
+                }
+            } else {
+                self.succeed(i);
+            }
         }
         lookup.done = true;
         Step::Done(Vec::new())
