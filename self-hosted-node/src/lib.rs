@@ -62,6 +62,9 @@ pub struct Config {
     pub web: webroot::WebConfig,
     /// Anti-entropy ([`sync`]).
     pub sync: sync::SyncConfig,
+    /// Served zones and answer TTL, used by DoH ([`doh`]) exactly as the
+    /// DNS listener uses them.
+    pub dns: dns_server::DnsConfig,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             auth: tokens::AuthConfig::default(),
             web: webroot::WebConfig::default(),
             sync: sync::SyncConfig::default(),
+            dns: dns_server::DnsConfig::default(),
         }
     }
 }
@@ -210,7 +214,12 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::routes())
         .merge(doh::routes())
         .merge(metrics::routes());
-    webroot::apply(api, &web).with_state(state)
+    webroot::apply(api, &web)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
 }
 
 /// Serve [`router`] on an already bound listener until `shutdown` resolves.

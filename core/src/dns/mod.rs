@@ -10,10 +10,12 @@
 //!   2308, 6891, 8020) for UDP, TCP and DoH.
 //! * [`parse_update`] / [`UpdateRequest::respond`]: RFC 2136 UPDATE with
 //!   TSIG hmac-sha256 verification and response signing.
+//! * [`doh`]: RFC 8484 and JSON DoH requests, answered through [`answer`].
 //! * [`client`]: the matching client-side builders and parsers.
 
 mod answer;
 pub mod client;
+pub mod doh;
 mod raw;
 mod tsig;
 mod update;
