@@ -239,6 +239,15 @@ async fn main() -> ExitCode {
         web: args.web.into_config(),
         sync: args.sync.into_config(),
     };
+    if let Some(dir) = &config.web.web_dir
+        && !dir.join("index.html").is_file()
+    {
+        return fail(format_args!(
+            "--web-dir {} (DMP_WEB_DIR) holds no index.html: point it at a built web client \
+             (trunk build --release in web/ writes web/dist)",
+            dir.display()
+        ));
+    }
     if let Err(msg) = config.check_bind(args.http_host, args.allow_open_public_bind) {
         return fail(msg);
     }
