@@ -267,9 +267,22 @@ fn values_per_name_cap_counts_stored_values() {
     assert_eq!(txt(e.node.dns, &id).len(), 3);
     // Every answered UPDATE is counted by outcome.
     let auth = format!("Bearer {OP}");
-    let m = req(e.node.http, "GET", "/metrics", &[("Authorization", &auth)], "").body;
-    assert!(m.contains("dmp_dns_updates_total{outcome=\"noerror\"} 2.0"), "{m}");
-    assert!(m.contains("dmp_dns_updates_total{outcome=\"refused\"} 2.0"), "{m}");
+    let m = req(
+        e.node.http,
+        "GET",
+        "/metrics",
+        &[("Authorization", &auth)],
+        "",
+    )
+    .body;
+    assert!(
+        m.contains("dmp_dns_updates_total{outcome=\"noerror\"} 2.0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("dmp_dns_updates_total{outcome=\"refused\"} 2.0"),
+        "{m}"
+    );
 }
 
 fn claim(sender: &Keypair, exp_in: u64) -> String {
