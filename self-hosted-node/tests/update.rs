@@ -574,3 +574,58 @@ fn update_rcodes_match_the_reference() {
     };
     assert_eq!((rc(0), rc(1)), (rcode::SERVFAIL, rcode::NOERROR));
 }
+
+/// Mutated and truncated copies of a signed UPDATE: the node answers or
+/// drops each one, keeps serving, and nothing but the signed content is
+/// ever stored (a flipped message ID still verifies: TSIG covers the
+/// original ID).
+#[test]
+fn mangled_updates_never_write_anything_else() {
+    let e = setup(&[]);
+    let id = bob_id(&e);
+    let m = build_update(
+        0x1111,
+        ZONE,
+        &[add(&id, "v=signed", 60)],
+        Some(&e.key),
+        now(),
+    )
+    .unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answered = 0;
+    for i in 0..300 {
+        let mut p = m.wire.clone();
+        if i % 3 == 0 {
+            p.truncate((next() as usize) % p.len());
+        } else {
+            for _ in 0..1 + (next() % 3) {
+                let at = (next() as usize) % p.len();
+                p[at] ^= 1 << (next() % 8);
+            }
+        }
+        sock.send_to(&p, e.node.dns).unwrap();
+        let mut buf = [0u8; 4096];
+        if sock.recv(&mut buf).is_ok() {
+            answered += 1;
+        }
+    }
+    assert!(answered > 0);
+    for v in txt(e.node.dns, &id) {
+        assert_eq!(v, "v=signed");
+    }
+    assert_eq!(req(e.node.http, "GET", "/stats", &[], "").body.trim(), {
+        let n = txt(e.node.dns, &id).len();
+        format!("{{\"records\": {n}}}")
+    });
+    // Still serving UPDATEs.
+    assert_eq!(signed(&e, &[add(&id, "v=after", 60)]), rcode::NOERROR);
+}
