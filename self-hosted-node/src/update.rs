@@ -116,9 +116,12 @@ fn process(state: &AppState, db: &TsigDb, packet: &[u8], peer: SocketAddr) -> Op
         },
     };
     // Unsigned claims: open to anyone with the claim provider role on;
-    // receiver-only mode admits the mailboxes of registered users.
-    let registered: Option<BTreeSet<String>> =
-        (cfg.receiver_claims && !cfg.claim_provider).then(|| match db.all_active(now) {
+    // receiver-only mode admits the mailboxes of registered users (the set
+    // is only built for unsigned messages, the only ones it applies to).
+    let registered: Option<BTreeSet<String>> = (req.key.is_none()
+        && cfg.receiver_claims
+        && !cfg.claim_provider)
+        .then(|| match db.all_active(now) {
             Ok(keys) => keys
                 .iter()
                 .flat_map(|k| {
