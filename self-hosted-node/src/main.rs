@@ -318,6 +318,12 @@ async fn main() -> ExitCode {
             .first()
             .map_or("(any)", |z| z.name.as_str());
         let _ = writeln!(out, "dns: {a}/udp+tcp, zone {zone}");
+        let url = dmp_node::url_for(bound);
+        let web = state.config().web.web_dir.as_ref().map_or_else(
+            || "landing page (no --web-dir)".to_owned(),
+            |d| format!("web client from {}", d.display()),
+        );
+        let _ = writeln!(out, "doh: {url}dns-query, metrics: {url}metrics, /: {web}");
         let _ = out.flush();
     }
     let dns = tokio::spawn(dns_server::serve(
