@@ -107,9 +107,10 @@ struct Args {
     #[arg(long, env = "DMP_SERVED_ZONE")]
     served_zone: Option<String>,
 
-    /// DNS queries per second per source IP (UDP and TCP counted apart);
-    /// 0 disables. Over the limit a UDP query gets an empty truncated
-    /// answer (the client retries over TCP) and a TCP query REFUSED. The
+    /// DNS queries per second per source IP (UDP, TCP and DoH counted
+    /// apart); 0 disables. Over the limit a UDP query gets an empty
+    /// truncated answer (the client retries over TCP), a TCP query REFUSED
+    /// and a DoH request HTTP 429. The
     /// default is 4x the reference's 50/s, since one recursive resolver
     /// speaks for many users.
     #[arg(long, env = "DMP_DNS_RATE", default_value_t = 200.0)]

@@ -275,6 +275,34 @@ async fn bad_requests_get_clear_errors_and_the_node_keeps_answering() {
     assert_eq!(json_values(&j), vec!["fine".to_string()]);
 }
 
+#[tokio::test]
+async fn doh_shares_the_dns_rate_and_answers_429_over_it() {
+    let dns = dmp_node::dns_server::DnsConfig {
+        rate: dmp_core::node::ratelimit::Rate::new(1.0, 3.0),
+        ..zone_config()
+    };
+    let node = TestNode::start(dns, dmp_node::Config::default()).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = node
+            .get(&format!("/dns-query?name=a.{ZONE}&type=TXT"))
+            .await;
+        if r.status == 429 {
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    // Burst 3, then 1/s: 3 pass (4 if the loop took over a second).
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&ok), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    // Other routes are not limited by it.
+    assert_eq!(node.get("/health").await.status, 200);
+}
+
 /// The real binary: zone and apex flags (and their env variables) reach
 /// UDP and DoH alike, and `--help` documents them.
 mod binary {
