@@ -23,7 +23,10 @@ use tokio::net::TcpListener;
 /// /metrics, a health probe at /health and /stats over HTTP, and the web
 /// client (or a landing page) at /, storing records in SQLite. It prints
 /// the URL it listens on as its first line of output. DNS (TXT over UDP and
-/// TCP) is served from the same store. Each flag can also be set through
+/// TCP) is served from the same store. In multi-tenant mode users write
+/// with their own tokens (`dmp-node token`, or self-service registration
+/// at /v1/registration/*) or by DNS UPDATE signed with a registered TSIG
+/// key (--dns-update-enabled). Each flag can also be set through
 /// the environment variable shown (the names the reference node, dnsmesh
 /// 0.7.5, uses where it has one). SIGTERM or SIGINT stops it after
 /// in-flight requests finish.
