@@ -416,3 +416,133 @@ fn gossip_adopts_only_a_higher_seq_manifest_signed_by_the_pinned_operator() {
             .any(|t| t == "/v1/sync/cluster-manifest")
     );
 }
+
+fn dmp_cluster(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-cluster"))
+        .args(args)
+        .output()
+        .expect("run dmp-cluster");
+    assert!(
+        out.status.success(),
+        "dmp-cluster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The operator flow of docs/FEDERATION.md (and docker-compose.cluster.yml)
+/// with real processes: key, signed manifest as every node's cluster file,
+/// peers taken from it, the pinned operator key, and a bootstrap record.
+#[test]
+fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("operator.key");
+    let spk = dmp_cluster(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(spk.len(), 64);
+    assert_eq!(
+        dmp_cluster(&["pubkey", "--key", key.to_str().unwrap()]),
+        spk
+    );
+    // keygen never overwrites a key.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-cluster"))
+        .args(["keygen", "--out", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let ports = free_ports::<3>();
+    let ids = ["n1", "n2", "n3"];
+    let specs: Vec<String> = ids
+        .iter()
+        .zip(ports)
+        .map(|(id, p)| format!("{id}=http://127.0.0.1:{p}"))
+        .collect();
+    let manifest_file = dir.path().join("cluster.json");
+    let mut args = vec![
+        "manifest",
+        "--key",
+        key.to_str().unwrap(),
+        "--cluster",
+        "mesh.test",
+        "--seq",
+        "1",
+        "--out",
+        manifest_file.to_str().unwrap(),
+    ];
+    for s in &specs {
+        args.extend(["--node", s.as_str()]);
+    }
+    let wire = dmp_cluster(&args);
+    assert!(wire.starts_with("v=dmp1;t=cluster;"));
+    let summary = dmp_cluster(&[
+        "verify",
+        "--spk",
+        &spk,
+        "--cluster",
+        "mesh.test",
+        &format!("@{}", manifest_file.display()),
+    ]);
+    assert!(
+        summary.contains("seq 1") && summary.contains("3 nodes"),
+        "{summary}"
+    );
+
+    let nodes: Vec<Node> = ids
+        .iter()
+        .zip(ports)
+        .map(|(id, port)| {
+            let d = dir.path().join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::copy(&manifest_file, d.join("cluster.json")).unwrap();
+            start_node(
+                &d,
+                port,
+                &[
+                    ("DMP_NODE_ID", id.to_string()),
+                    ("DMP_SYNC_OPERATOR_SPK", spk.clone()),
+                ],
+            )
+        })
+        .collect();
+    publish(nodes[0].addr, "hello.mesh.test", "from n1");
+    wait_for(LIMIT, || {
+        nodes
+            .iter()
+            .all(|n| values(n.addr, "hello.mesh.test") == ["from n1"])
+    });
+    for n in &nodes {
+        assert_eq!(values(n.addr, "cluster.mesh.test"), [wire.clone()]);
+        let st = status(n.addr);
+        assert_eq!(st["peers"].as_array().unwrap().len(), 2, "{st}");
+        assert_eq!(st["installed_manifest_seq"].as_u64(), Some(1), "{st}");
+    }
+
+    // The zone operator's bootstrap record pointing at this cluster.
+    let zone_key = dir.path().join("zone.key");
+    let zone_spk = dmp_cluster(&["keygen", "--out", zone_key.to_str().unwrap()]);
+    let boot = dmp_cluster(&[
+        "bootstrap",
+        "--key",
+        zone_key.to_str().unwrap(),
+        "--domain",
+        "example.test",
+        "--seq",
+        "1",
+        "--entry",
+        &format!("10=mesh.test={spk}"),
+    ]);
+    let zone_spk: [u8; 32] = dmp_node::sync::decode_hex32(&zone_spk).unwrap();
+    let (entry, view) = dmp_core::client::cluster::resolve_bootstrap(
+        &[boot.as_str()],
+        &zone_spk,
+        "example.test",
+        |name| {
+            assert_eq!(name, "cluster.mesh.test");
+            vec![wire.as_str()]
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(entry.cluster_base_domain, "mesh.test");
+    assert_eq!(view.nodes().len(), 3);
+}
