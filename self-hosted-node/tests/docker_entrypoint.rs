@@ -12,6 +12,7 @@
 //!   services, ports and mounts (a small indentation parser here; a full
 //!   parse through python3's `yaml` module as well when it is installed).
 //! * `deploy/Caddyfile` must proxy to the node's HTTP port.
+#![cfg(unix)]
 
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use std::collections::BTreeMap;
@@ -326,7 +327,10 @@ fn docker_entrypoint_serves_health_and_dns() {
 
     // `docker stop` sends SIGTERM: the node must exit cleanly and promptly.
     let pid = node.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    // sh's builtin kill: no dependency on a procps `kill` binary.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status();
     assert!(matches!(killed, Ok(s) if s.success()), "kill -TERM failed");
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
