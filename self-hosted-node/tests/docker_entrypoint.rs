@@ -255,7 +255,7 @@ fn docker_entrypoint_serves_health_and_dns() {
         .envs(&env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .expect("start dmp-node");
     let mut node = NodeGuard(child);
@@ -272,9 +272,10 @@ fn docker_entrypoint_serves_health_and_dns() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while dns_addr.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("dmp-node printed no `dns:` line within 30 s");
+        let Ok(line) = rx.recv_timeout(left) else {
+            let err = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+            panic!("dmp-node printed no `dns:` line (exited or 30 s passed); stderr:\n{err}");
+        };
         if let Some(url) = line.split("listening on http://").nth(1) {
             http_addr = Some(url.trim_end_matches('/').parse::<SocketAddr>().unwrap());
         }
