@@ -233,8 +233,17 @@ fn docker_entrypoint_serves_health_and_dns() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("data").join("dmp.db");
     let mut env: BTreeMap<String, String> = stage.env.iter().cloned().collect();
-    // The only changes: loopback, free ports, a temp database.
+    // Stands in for the web client the image copies in from its web stage.
+    let web = dir.path().join("web");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><title>web client</title>\n",
+    )
+    .unwrap();
+    // The only changes: loopback, free ports, a temp database, the web dir.
     for (k, v) in [
+        ("DMP_WEB_DIR", web.to_str().unwrap()),
         ("DMP_HTTP_HOST", "127.0.0.1"),
         ("DMP_HTTP_PORT", "0"),
         ("DMP_DNS_HOST", "127.0.0.1"),
@@ -291,6 +300,12 @@ fn docker_entrypoint_serves_health_and_dns() {
     let (status, body) = http(http_addr, "GET /health HTTP/1.0\r\n\r\n");
     assert_eq!(status, 200, "/health: {body}");
     assert!(body.contains("ok"), "/health body: {body}");
+    let (status, body) = http(http_addr, "GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("web client"),
+        "/ must serve DMP_WEB_DIR: {body}"
+    );
 
     // The image's HEALTHCHECK passes against the node and fails without one.
     if Command::new("bash").arg("-c").arg("true").status().is_ok() {
