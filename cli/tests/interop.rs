@@ -115,6 +115,15 @@ fn through_the_reference_node() {
     bob.ok(&["send", "dave@mesh.test", "welcome, dave"]);
     let out = dave.ok(&["recv"]);
     assert_eq!(bodies(&out), vec!["welcome, dave".to_string()]);
+    // Bearer self-registration against the reference node (host:port
+    // works here, unlike the reference's own `register`, R8).
+    let frank = User::ours("frank");
+    frank.init(&node, &[]);
+    let host = node.http.trim_start_matches("http://").to_string();
+    let out = frank.ok(&["register", "--node", &host, "--scheme", "http"]);
+    assert!(out.starts_with("registered frank@mesh.test on "), "{out}");
+    let out = frank.ok(&["identity", "publish"]);
+    assert!(out.starts_with("published identity to id-"), "{out}");
 }
 
 #[test]

@@ -172,3 +172,59 @@ fn prekeys_are_consumed_and_deleted_between_our_clients() {
     assert_eq!(db.count_live(0).unwrap(), 4, "and the local store");
     assert_eq!(bob.ok(&["recv"]).trim(), "(no new messages)");
 }
+
+/// The documented getting-started flow on the TSIG path, both users on
+/// DNS UPDATE (the reference CLI cannot send this way, R1): init, tsig
+/// register, identity publish, refresh-prekeys, send, recv. Also a bearer
+/// token from `register` used for HTTP writes.
+#[test]
+fn tsig_and_bearer_registration_flows_against_our_node() {
+    let node = our_node_multi_tenant();
+    let host = node.http.trim_start_matches("http://").to_string();
+    let (alice, bob) = (User::ours("alice"), User::ours("bob"));
+    for u in [&alice, &bob] {
+        u.init(&node, &[]);
+        let out = u.ok(&[
+            "tsig",
+            "register",
+            "--node",
+            &host,
+            "--scheme",
+            "http",
+            "--dns-server",
+            "127.0.0.1",
+            "--dns-port",
+            &node.dns.port().to_string(),
+        ]);
+        assert!(out.contains("  TSIG key:  "), "{out}");
+        u.ok(&["identity", "publish"]);
+        let out = u.ok(&["identity", "refresh-prekeys", "--count", "4"]);
+        assert!(out.starts_with("published 4/4 prekeys"), "{out}");
+    }
+    alice.ok(&["contacts", "add", "bob@mesh.test"]);
+    bob.ok(&["contacts", "add", "alice@mesh.test"]);
+    alice.ok(&["send", "bob@mesh.test", "over DNS UPDATE both ways"]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["over DNS UPDATE both ways".to_string()]);
+    assert_eq!(
+        node.txt(&dmp_core::names::prekey_pool_name("bob", ZONE))
+            .len(),
+        3,
+        "the used prekey was deleted by UPDATE"
+    );
+    bob.ok(&["send", "alice@mesh.test", "and back"]);
+    assert_eq!(bodies(&alice.ok(&["recv"])), vec!["and back".to_string()]);
+
+    // Bearer self-registration: the token is saved (even for host:port,
+    // the reference's R8) and used for HTTP writes.
+    let carol = User::ours("carol");
+    carol.init(&node, &[]);
+    let o = carol.run(&["identity", "publish"]);
+    assert_eq!(o.status.code(), Some(2), "no token yet: {o:?}");
+    let out = carol.ok(&["register", "--node", &host, "--scheme", "http"]);
+    assert!(out.starts_with("registered carol@mesh.test on "), "{out}");
+    let out = carol.ok(&["token", "list"]);
+    assert!(out.contains("carol@mesh.test"), "{out}");
+    let out = carol.ok(&["identity", "publish"]);
+    assert!(out.starts_with("published identity to id-"), "{out}");
+}
