@@ -14,5 +14,6 @@ pub mod prekeys;
 pub mod registration;
 pub mod replay;
 pub mod rng;
+pub mod rotate;
 pub mod tokens;
 pub mod yaml;

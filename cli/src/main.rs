@@ -279,6 +279,31 @@ enum IdentityCmd {
         #[arg(long, default_value_t = 86400)]
         ttl: u32,
     },
+    /// EXPERIMENTAL: rotate to the key of a new passphrase (co-signed
+    /// rotation record, new identity record; revocation with --reason
+    /// compromise|lost_key).
+    #[command(
+        after_help = "Example:\n  dnsmesh identity rotate --experimental --new-passphrase-file ~/.dmp/new.pass --yes"
+    )]
+    Rotate {
+        #[arg(long)]
+        new_passphrase_file: Option<String>,
+        #[arg(long, default_value_t = 86400)]
+        ttl: u32,
+        /// Lifetime of the rotation record.
+        #[arg(long, default_value_t = 31_536_000)]
+        exp_seconds: u64,
+        /// Do not ask; also switch the local config to the new passphrase file.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, default_value = "routine", value_parser = ["routine", "compromise", "lost_key"])]
+        reason: String,
+        /// Required: acknowledges the draft wire format.
+        #[arg(long)]
+        experimental: bool,
+        #[arg(long)]
+        advertise_v2: bool,
+    },
     /// Look up someone's identity record; --add pins it as a contact.
     #[command(
         after_help = "Example:\n  dnsmesh identity fetch bob@mesh.example.com --add\n\nCompare the fingerprint with the person over another channel before trusting it."
@@ -384,6 +409,35 @@ fn run(cli: Cli) -> Result<(), Fail> {
         }
         Command::Identity(IdentityCmd::RefreshPrekeys { count, ttl }) => {
             messaging::refresh_prekeys_cmd(&Ctx::open(&paths)?, count, ttl)
+        }
+        Command::Identity(IdentityCmd::Rotate {
+            new_passphrase_file,
+            ttl,
+            exp_seconds,
+            yes,
+            reason,
+            experimental,
+            advertise_v2,
+        }) => {
+            if !experimental {
+                // Refuse before asking for any passphrase.
+                return Err(Fail::user(
+                    "key rotation is EXPERIMENTAL and subject to revision after the external \
+                     crypto audit — re-run with --experimental to proceed.",
+                ));
+            }
+            dmp_cli::rotate::rotate_cmd(
+                &mut Ctx::open(&paths)?,
+                dmp_cli::rotate::RotateArgs {
+                    new_passphrase_file,
+                    ttl,
+                    exp_seconds,
+                    yes,
+                    reason,
+                    experimental,
+                    advertise_v2,
+                },
+            )
         }
         Command::Identity(IdentityCmd::Fetch {
             address,

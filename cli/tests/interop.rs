@@ -124,6 +124,54 @@ fn through_the_reference_node() {
     assert!(out.starts_with("registered frank@mesh.test on "), "{out}");
     let out = frank.ok(&["identity", "publish"]);
     assert!(out.starts_with("published identity to id-"), "{out}");
+
+    // EXPERIMENTAL rotation: the reference verifies both records we write.
+    let newpass = bob.home.join("new.pass");
+    std::fs::write(&newpass, "bob's next passphrase\n").unwrap();
+    let old_spk = bob.show("signing_public_key");
+    let o = bob.run(&[
+        "identity",
+        "rotate",
+        "--experimental",
+        "--yes",
+        "--reason",
+        "compromise",
+        "--new-passphrase-file",
+        newpass.to_str().unwrap(),
+    ]);
+    // Exit 3: DMP_PASSPHRASE (set by the harness) still names the old key.
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let rrset = dmp_core::names::rotation_name_user("bob", ZONE);
+    let values = node.txt(&rrset);
+    assert_eq!(values.len(), 2, "{values:?}");
+    let script = r#"
+import sys
+from dmp.core.rotation import RotationRecord, RevocationRecord
+old = bytes.fromhex(sys.argv[1])
+kinds = []
+for w in sys.argv[2:]:
+    if w.startswith('v=dmp1;t=rotation;'):
+        r = RotationRecord.parse_and_verify(w, expected_old_spk=old, expected_subject='bob@mesh.test')
+        assert r is not None
+        kinds.append('rotation')
+    else:
+        r = RevocationRecord.parse_and_verify(w, expected_revoked_spk=old, expected_subject='bob@mesh.test')
+        assert r is not None
+        kinds.append('revocation')
+print(','.join(sorted(kinds)))
+"#;
+    let out = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .arg(&old_spk)
+        .args(&values)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "revocation,rotation"
+    );
 }
 
 #[test]
