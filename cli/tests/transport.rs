@@ -228,3 +228,61 @@ fn tsig_and_bearer_registration_flows_against_our_node() {
     let out = carol.ok(&["identity", "publish"]);
     assert!(out.starts_with("published identity to id-"), "{out}");
 }
+
+/// `recv --watch` keeps polling and prints a message sent after it started;
+/// `doctor` passes on a healthy setup.
+#[test]
+fn watch_picks_up_new_messages_and_doctor_is_green() {
+    use std::io::BufRead;
+    let node = our_node();
+    let (alice, bob) = pair(&node);
+    let out = bob.ok(&["doctor"]);
+    assert!(out.contains("[ok]   identity published"), "{out}");
+    assert!(out.contains("[ok]   write path"), "{out}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dnsmesh"))
+        .arg("--config-home")
+        .arg(&bob.home)
+        .args(["recv", "--watch", "--interval", "1"])
+        .env("DMP_TOKENS_HOME", bob.home.join("tokens"))
+        .env("DMP_PASSPHRASE", "passphrase of bob")
+        .env("HOME", bob.home.join("fake-home"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for text in ["first while watching", "second while watching"] {
+        alice.ok(&["send", "bob@mesh.test", text]);
+        let want = format!("  {text}");
+        let got = loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(l) if l == want => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        assert!(got, "`recv --watch` never printed {text:?}");
+    }
+}
