@@ -4,6 +4,7 @@
 //! `replay_cache.json`), the network layer (`net`) and the command
 //! implementations the binary (`src/main.rs`) wires to clap.
 
+pub mod cluster;
 pub mod config;
 pub mod ctx;
 pub mod intros;

@@ -286,3 +286,88 @@ fn watch_picks_up_new_messages_and_doctor_is_green() {
         assert!(got, "`recv --watch` never printed {text:?}");
     }
 }
+
+/// Cluster and bootstrap pins: records signed by test operator keys are
+/// fetched over DNS from our node and verified; wrong keys are refused.
+#[test]
+fn cluster_and_bootstrap_commands_verify_signed_records() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::bootstrap::{BootstrapEntry, BootstrapRecord};
+    use dmp_core::records::cluster::{ClusterManifest, ClusterNode};
+    let node = our_node();
+    let user = User::ours("ursula");
+    user.init(&node, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let operator = Signer25519::from_seed(&[7; 32]);
+    let zone_op = Signer25519::from_seed(&[9; 32]);
+    let manifest = ClusterManifest {
+        cluster_name: ZONE.into(),
+        operator_spk: operator.public(),
+        nodes: vec![ClusterNode {
+            node_id: "n1".into(),
+            http_endpoint: node.http.clone(),
+            dns_endpoint: Some(node.dns.to_string()),
+        }],
+        seq: 3,
+        exp: now + 3600,
+    }
+    .to_wire(&operator)
+    .unwrap();
+    let boot = BootstrapRecord {
+        user_domain: ZONE.into(),
+        signer_spk: zone_op.public(),
+        entries: vec![BootstrapEntry {
+            priority: 10,
+            cluster_base_domain: ZONE.into(),
+            operator_spk: operator.public(),
+        }],
+        seq: 1,
+        exp: now + 3600,
+    }
+    .to_wire(&zone_op)
+    .unwrap();
+    for (name, value) in [("cluster.mesh.test", &manifest), ("_dmp.mesh.test", &boot)] {
+        let r = dmp_cli::net::http::request(
+            "POST",
+            &format!("{}/v1/records/{name}", node.http),
+            Some(&serde_json::json!({"value": value, "ttl": 3600})),
+            None,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let op_hex = dmp_core::crypto::hex(&operator.public());
+    let zone_hex = dmp_core::crypto::hex(&zone_op.public());
+
+    // A wrong operator key finds nothing that verifies (exit 2).
+    user.ok(&["cluster", "pin", &zone_hex, ZONE]);
+    assert_eq!(user.run(&["cluster", "fetch"]).status.code(), Some(2));
+
+    // Bootstrap: pin the zone operator, discover, auto-pin the cluster.
+    user.ok(&["bootstrap", "pin", ZONE, &zone_hex]);
+    let out = user.ok(&["bootstrap", "fetch"]);
+    assert!(out.contains(&format!("operator_spk {op_hex}")), "{out}");
+    let out = user.ok(&["bootstrap", "discover", "someone@mesh.test", "--auto-pin"]);
+    assert!(out.contains("pinned cluster mesh.test"), "{out}");
+    let out = user.ok(&["cluster", "fetch", "--save"]);
+    assert!(out.starts_with("cluster: mesh.test\n  seq:   3\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(user.home.join("cluster_manifest.wire")).unwrap(),
+        manifest
+    );
+    assert!(
+        user.ok(&["cluster", "enable"])
+            .contains("cluster mode enabled.")
+    );
+    let out = user.ok(&["cluster", "status"]);
+    assert!(out.contains("cluster_enabled: true"), "{out}");
+    assert!(out.contains("write quorum: 1 of 1 nodes"), "{out}");
+    assert!(
+        user.ok(&["cluster", "disable"])
+            .contains("cluster mode disabled")
+    );
+}
