@@ -55,8 +55,9 @@ struct Args {
     operator_token: Option<String>,
 
     /// Who may write records: open (anyone), legacy (operator token only)
-    /// or multi-tenant (operator token; per-user tokens are not supported
-    /// yet). Default: legacy with an operator token, else open.
+    /// or multi-tenant (operator token, or a per-user token from
+    /// `dmp-node token issue` or self-service registration, limited to the
+    /// user's own names). Default: legacy with an operator token, else open.
     #[arg(long, env = "DMP_AUTH_MODE")]
     auth_mode: Option<String>,
 
@@ -238,6 +239,15 @@ async fn main() -> ExitCode {
         web: args.web.into_config(),
         sync: args.sync.into_config(),
     };
+    if let Some(dir) = &config.web.web_dir
+        && !dir.join("index.html").is_file()
+    {
+        return fail(format_args!(
+            "--web-dir {} (DMP_WEB_DIR) holds no index.html: point it at a built web client \
+             (trunk build --release in web/ writes web/dist)",
+            dir.display()
+        ));
+    }
     if let Err(msg) = config.check_bind(args.http_host, args.allow_open_public_bind) {
         return fail(msg);
     }
@@ -289,6 +299,9 @@ async fn main() -> ExitCode {
 
     let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
     let state = AppState::new(Arc::clone(&store), config);
+    if let Some(e) = state.tokens().open_error() {
+        return fail(e);
+    }
     let dns_config = DnsConfig {
         update: dmp_node::update::handler(&state),
         metrics: state.metrics().clone(),

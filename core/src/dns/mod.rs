@@ -25,7 +25,9 @@ pub use answer::{
     is_update, qtype_param, render_json, stub_response,
 };
 pub use tsig::{HMAC_SHA256, TSIG_FUDGE, TsigError, TsigKey, TsigKeys};
-pub use update::{UpdateOp, UpdateParse, UpdateRequest, parse_update};
+pub use update::{
+    UpdateOp, UpdateParse, UpdatePolicy, UpdateRequest, authorize_update, parse_update,
+};
 
 /// DNS RCODE values used here (RFC 1035, 2136, 8945).
 pub mod rcode {

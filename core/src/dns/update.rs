@@ -297,3 +297,101 @@ fn name_key(name: &Name) -> Option<String> {
     }
     .key()
 }
+
+/// How a node authorizes a parsed UPDATE (REFERENCE-NODE.md §4.4 steps
+/// 4–6). The node supplies the state: stored value counts, the signing
+/// key's scope and the claim buckets.
+pub struct UpdatePolicy<'a> {
+    /// `DMP_MAX_TTL`, `DMP_MAX_VALUE_BYTES`, `DMP_MAX_VALUES_PER_NAME`.
+    pub limits: &'a crate::node::publish::Limits,
+    /// Unsigned claim acceptance; `None` refuses every unsigned UPDATE.
+    pub claims: Option<crate::node::authz::ClaimPolicy<'a>>,
+}
+
+/// Decides a parsed UPDATE. `scope` is the signing key's allowed suffixes
+/// (`None`: the request was unsigned); `stored_count` is the number of
+/// live values at a name; `spend_claim` spends one unit of a recipient's
+/// bucket (false when empty). Returns the operations to apply, all or
+/// nothing, with TTLs mapped (0 → the reference's 60, claims clamped), or
+/// the rcode: REFUSED for a cap, a scope miss or a bad claim, SERVFAIL
+/// for an exhausted claim bucket.
+pub fn authorize_update(
+    ops: &[UpdateOp],
+    scope: Option<&[String]>,
+    policy: &UpdatePolicy<'_>,
+    mut stored_count: impl FnMut(&str) -> usize,
+    mut spend_claim: impl FnMut(&str) -> bool,
+    now: u64,
+) -> Result<Vec<UpdateOp>, u8> {
+    use crate::node::authz::{Op, accept_unsigned_claim, tsig_allows};
+    use crate::node::publish::check_update_add;
+    use alloc::collections::BTreeMap;
+
+    // Caps on adds first, whoever signed (the reference's order).
+    let mut running: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut planned = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            UpdateOp::Add { name, value, ttl } => {
+                let count = running
+                    .entry(name.as_str())
+                    .or_insert_with(|| stored_count(name));
+                *count += 1;
+                let ttl =
+                    check_update_add(value, *ttl, *count, policy.limits).map_err(|rc| rc.code())?;
+                planned.push(UpdateOp::Add {
+                    name: name.clone(),
+                    value: value.clone(),
+                    ttl,
+                });
+            }
+            other => planned.push(other.clone()),
+        }
+    }
+    let op_kind = |op: &UpdateOp| match op {
+        UpdateOp::Add { .. } => Op::Publish,
+        _ => Op::Delete,
+    };
+    let name_of = |op: &UpdateOp| match op {
+        UpdateOp::Add { name, .. }
+        | UpdateOp::DeleteValue { name, .. }
+        | UpdateOp::DeleteRrset { name }
+        | UpdateOp::DeleteName { name } => name.clone(),
+    };
+    match scope {
+        Some(suffixes) => {
+            if planned
+                .iter()
+                .all(|op| tsig_allows(suffixes, &name_of(op), op_kind(op)))
+            {
+                Ok(planned)
+            } else {
+                Err(rcode::REFUSED)
+            }
+        }
+        None => {
+            let claims = policy.claims.as_ref().ok_or(rcode::REFUSED)?;
+            if planned.is_empty() {
+                return Err(rcode::REFUSED);
+            }
+            // Caps passed; the claim rule maps the TTL as sent (0 and clamp).
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                let UpdateOp::Add { name, value, ttl } = op else {
+                    return Err(rcode::REFUSED);
+                };
+                let accepted = accept_unsigned_claim(claims, Op::Publish, name, value, *ttl, now)
+                    .map_err(|rc| rc.code())?;
+                if !spend_claim(&accepted.hash12) {
+                    return Err(rcode::SERVFAIL);
+                }
+                out.push(UpdateOp::Add {
+                    name: name.clone(),
+                    value: value.clone(),
+                    ttl: u32::try_from(accepted.ttl).unwrap_or(u32::MAX),
+                });
+            }
+            Ok(out)
+        }
+    }
+}
