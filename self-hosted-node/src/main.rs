@@ -110,9 +110,10 @@ struct Args {
     #[arg(long, env = "DMP_SERVED_ZONE")]
     served_zone: Option<String>,
 
-    /// DNS queries per second per source IP (UDP and TCP counted apart);
-    /// 0 disables. Over the limit a UDP query gets an empty truncated
-    /// answer (the client retries over TCP) and a TCP query REFUSED. The
+    /// DNS queries per second per source IP (UDP, TCP and DoH counted
+    /// apart); 0 disables. Over the limit a UDP query gets an empty
+    /// truncated answer (the client retries over TCP), a TCP query REFUSED
+    /// and a DoH request HTTP 429. The
     /// default is 4x the reference's 50/s, since one recursive resolver
     /// speaks for many users.
     #[arg(long, env = "DMP_DNS_RATE", default_value_t = 200.0)]
@@ -321,6 +322,12 @@ async fn main() -> ExitCode {
             .first()
             .map_or("(any)", |z| z.name.as_str());
         let _ = writeln!(out, "dns: {a}/udp+tcp, zone {zone}");
+        let url = dmp_node::url_for(bound);
+        let web = state.config().web.web_dir.as_ref().map_or_else(
+            || "landing page (no --web-dir)".to_owned(),
+            |d| format!("web client from {}", d.display()),
+        );
+        let _ = writeln!(out, "doh: {url}dns-query, metrics: {url}metrics, /: {web}");
         let _ = out.flush();
     }
     let dns = tokio::spawn(dns_server::serve(
