@@ -42,13 +42,26 @@ impl UpdateHandler for Handler {
         let db = Arc::clone(&self.db);
         Box::pin(async move {
             let stub = dmp_core::dns::stub_response(&packet, rcode::SERVFAIL);
-            match tokio::task::spawn_blocking(move || process(&state, &db, &packet, peer)).await {
+            let metrics = state.metrics().clone();
+            let resp = match tokio::task::spawn_blocking(move || {
+                process(&state, &db, &packet, peer)
+            })
+            .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "UPDATE task failed");
                     stub
                 }
+            };
+            // Every answered UPDATE counts, by its rcode.
+            if let Some(rc) = resp
+                .as_deref()
+                .and_then(dmp_core::dns::client::response_rcode)
+            {
+                metrics.observe_update(rc);
             }
+            resp
         })
     }
 }
