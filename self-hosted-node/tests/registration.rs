@@ -777,3 +777,31 @@ fn token_scopes_match_the_reference() {
         vec![201, 204, 401, 404]
     );
 }
+
+/// Switches read like the reference's: empty is off (a blank line in an
+/// env file), a word that is not a switch stops the node with a message.
+#[test]
+fn empty_switches_are_off_and_nonsense_is_refused() {
+    let (_d, db) = tmpdb();
+    let mut env = multi_tenant_env();
+    env.retain(|(k, _)| *k != "DMP_REGISTRATION_ENABLED");
+    env.push(("DMP_REGISTRATION_ENABLED", String::new()));
+    env.push(("DMP_DNS_UPDATE_ENABLED", " ".into()));
+    let node = Node::start(&db, &env);
+    let r = req(node.http, "GET", "/v1/registration/challenge", &[], "");
+    assert_eq!(r.pair(), (404, r#"{"error": "not found"}"#));
+    drop(node);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+        .env_clear()
+        .env("DMP_REGISTRATION_ENABLED", "maybe")
+        .arg("--db-path")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--registration-enabled") && err.contains("not a switch"),
+        "{err}"
+    );
+}
