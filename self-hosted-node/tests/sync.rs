@@ -511,7 +511,10 @@ fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
             .all(|n| values(n.addr, "hello.mesh.test") == ["from n1"])
     });
     for n in &nodes {
-        assert_eq!(values(n.addr, "cluster.mesh.test"), std::slice::from_ref(&wire));
+        assert_eq!(
+            values(n.addr, "cluster.mesh.test"),
+            std::slice::from_ref(&wire)
+        );
         let st = status(n.addr);
         assert_eq!(st["peers"].as_array().unwrap().len(), 2, "{st}");
         assert_eq!(st["installed_manifest_seq"].as_u64(), Some(1), "{st}");
@@ -545,4 +548,60 @@ fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
     .unwrap();
     assert_eq!(entry.cluster_base_domain, "mesh.test");
     assert_eq!(view.nodes().len(), 3);
+}
+
+/// Heartbeat (§9): each node signs its heartbeat into its own zone, and a
+/// node seeded with another's zone harvests it over real DNS (from that
+/// node's DNS listener) into `_dnsmesh-seen.<own zone>`.
+#[test]
+fn heartbeats_are_published_and_harvested_over_dns() {
+    use dmp_core::records::heartbeat::HeartbeatRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let key_b = dir.path().join("b.key");
+    let key_a = dir.path().join("a.key");
+    let spk_b = dmp_cluster(&["keygen", "--out", key_b.to_str().unwrap()]);
+    dmp_cluster(&["keygen", "--out", key_a.to_str().unwrap()]);
+    let hb = |zone: &str, key: &std::path::Path, host: &str| {
+        vec![
+            ("DMP_SERVED_ZONE", zone.to_string()),
+            ("DMP_HEARTBEAT_ENABLED", "1".to_string()),
+            ("DMP_HEARTBEAT_SELF_ENDPOINT", format!("https://{host}")),
+            (
+                "DMP_HEARTBEAT_OPERATOR_KEY_PATH",
+                key.to_str().unwrap().to_string(),
+            ),
+            ("DMP_HEARTBEAT_INTERVAL_SECONDS", "1".to_string()),
+        ]
+    };
+    let b = start_node(
+        &dir.path().join("b"),
+        free_port(),
+        &hb("b.test", &key_b, "node.b.example"),
+    );
+    let mut a_env = hb("a.test", &key_a, "node.a.example");
+    a_env.push(("DMP_HEARTBEAT_SEEDS", "b.test".into()));
+    a_env.push(("DMP_HEARTBEAT_DNS_RESOLVERS", b.dns.to_string()));
+    let a = start_node(&dir.path().join("a"), free_port(), &a_env);
+
+    wait_for(LIMIT, || {
+        !values(b.addr, "_dnsmesh-heartbeat.b.test").is_empty()
+    });
+    let wires = values(b.addr, "_dnsmesh-heartbeat.b.test");
+    assert_eq!(wires.len(), 1, "{wires:?}");
+    let rec = HeartbeatRecord::parse_and_verify(&wires[0], now()).unwrap();
+    assert_eq!(rec.endpoint, "https://node.b.example");
+    assert_eq!(hex(&rec.operator_spk), spk_b);
+
+    // A sees B's heartbeat through B's DNS and republishes it.
+    wait_for(LIMIT, || {
+        values(a.addr, "_dnsmesh-seen.a.test").iter().any(|w| {
+            HeartbeatRecord::parse_and_verify(w, now())
+                .is_ok_and(|r| r.endpoint == "https://node.b.example")
+        })
+    });
+    // Later ticks replace the node's own wire instead of piling up.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(values(b.addr, "_dnsmesh-heartbeat.b.test").len(), 1);
+    assert_eq!(values(a.addr, "_dnsmesh-heartbeat.a.test").len(), 1);
+    assert_eq!(values(a.addr, "_dnsmesh-seen.a.test").len(), 1);
 }
