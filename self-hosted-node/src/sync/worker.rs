@@ -51,6 +51,14 @@ pub async fn publish_cluster_file(state: &AppState) {
         tracing::warn!(error = %e, "cluster file manifest does not verify under DMP_SYNC_OPERATOR_SPK; not publishing it");
         return;
     }
+    if let Some(base) = state.sync().config().base_domain.as_deref()
+        && !dmp_core::names::dns_name_eq(&manifest.cluster_name, base)
+    {
+        tracing::warn!(
+            file = %manifest.cluster_name, configured = %base,
+            "the cluster file's manifest names another cluster than DMP_CLUSTER_BASE_DOMAIN"
+        );
+    }
     let Ok(owner) = dmp_core::names::cluster_manifest_name(&manifest.cluster_name) else {
         return;
     };
@@ -378,6 +386,7 @@ impl Worker {
         }
         drop(rt);
         if written > 0 {
+            self.state.metrics().inc_sync_pulled(written);
             tracing::info!(peer = %peer.node_id, written, rejected, "anti-entropy: records pulled");
         }
         Ok(())
