@@ -82,10 +82,26 @@ fn a_restarted_node_resumes_from_its_saved_cursor() {
         publish(a.addr, &format!("r{i}.mesh.test"), &format!("value {i}"));
     }
     wait_for(LIMIT, || values(b.addr, "r49.mesh.test") == ["value 49"]);
+    // B's saved cursor reaches A's last row (the status shows the cursor
+    // once it is durable), so the hard stop below loses nothing.
+    let (_, digest) = request(
+        a.addr,
+        "GET",
+        "/v1/sync/digest?limit=10000",
+        Some(TOKEN),
+        "",
+    );
+    let digest: serde_json::Value = serde_json::from_str(&digest).unwrap();
+    let last = digest["next_cursor"].as_str().unwrap().to_string();
     wait_for(LIMIT, || {
-        status(b.addr)["peers"][0]["entries_seen"].as_u64() == Some(50)
+        status(b.addr)["peers"][0]["cursor"].as_str() == Some(last.as_str())
     });
     let before = status(b.addr);
+    assert_eq!(
+        before["peers"][0]["entries_seen"].as_u64(),
+        Some(50),
+        "{before}"
+    );
     assert_eq!(before["records_written"].as_u64(), Some(50), "{before}");
     let cursor_before = before["peers"][0]["cursor"].as_str().unwrap().to_string();
 
@@ -604,4 +620,46 @@ fn heartbeats_are_published_and_harvested_over_dns() {
     assert_eq!(values(b.addr, "_dnsmesh-heartbeat.b.test").len(), 1);
     assert_eq!(values(a.addr, "_dnsmesh-heartbeat.a.test").len(), 1);
     assert_eq!(values(a.addr, "_dnsmesh-seen.a.test").len(), 1);
+}
+
+/// More rows than one digest page (1000) and one pull (256 names): the
+/// worker pages through and batches its pulls, and ends with everything.
+#[test]
+fn a_large_backlog_is_paged_and_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    {
+        let store = dmp_node::store::Store::open(a_dir.join("dmp.db")).unwrap();
+        let rows: Vec<(String, String)> = (0..1300)
+            .map(|i| (format!("bulk-{i}.mesh.test"), format!("v{i}")))
+            .collect();
+        // Some names with several values, to cross batch edges mid-RRset.
+        let extra: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("bulk-{}.mesh.test", i * 7), format!("w{i}")))
+            .collect();
+        let ops: Vec<dmp_node::store::Op<'_>> = rows
+            .iter()
+            .chain(&extra)
+            .map(|(n, v)| dmp_node::store::Op::Publish {
+                name: n,
+                value: v,
+                ttl: 3600,
+            })
+            .collect();
+        store.apply(&ops, dmp_node::store::unix_now_ms()).unwrap();
+    }
+    let [pa, pb] = free_ports::<2>();
+    let a = start_node(&a_dir, pa, &[]);
+    let b = start_node(&dir.path().join("b"), pb, &[("DMP_SYNC_PEERS", a.url())]);
+    wait_for(Duration::from_secs(60), || {
+        status(b.addr)["records_written"].as_u64() == Some(1340)
+    });
+    let st = status(b.addr);
+    assert_eq!(st["peers"][0]["entries_seen"].as_u64(), Some(1340), "{st}");
+    assert!(st["digests_fetched"].as_u64().unwrap() >= 2, "{st}");
+    assert_eq!(values(b.addr, "bulk-1299.mesh.test"), ["v1299"]);
+    assert_eq!(values(b.addr, "bulk-273.mesh.test").len(), 2);
+    let (_, stats) = request(b.addr, "GET", "/stats", None, "");
+    assert_eq!(stats, "{\"records\": 1340}");
 }
