@@ -663,3 +663,87 @@ fn a_large_backlog_is_paged_and_batched() {
     let (_, stats) = request(b.addr, "GET", "/stats", None, "");
     assert_eq!(stats, "{\"records\": 1340}");
 }
+
+/// A TLS front for `backend` on 127.0.0.1 (certificate for `localhost`
+/// signed by the test CA in tests/data/sync_tls). Returns its port; the
+/// proxy lives as long as the test process.
+fn tls_proxy(backend: std::net::SocketAddr) -> u16 {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{self, ServerConfig};
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sync_tls");
+    let certs = CertificateDer::pem_file_iter(data.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
+    let cfg =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+#[test]
+fn https_peers_are_verified_against_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_node(&dir.path().join("a"), free_port(), &[]);
+    publish(a.addr, "tls.mesh.test", "over tls");
+    let port = tls_proxy(a.addr);
+    let peer = format!("https://localhost:{port}");
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sync_tls/ca.pem");
+    let b = start_node(
+        &dir.path().join("b"),
+        free_port(),
+        &[
+            ("DMP_SYNC_PEERS", peer.clone()),
+            ("DMP_SYNC_CA_FILE", ca.to_str().unwrap().to_string()),
+        ],
+    );
+    // Without the CA the peer's certificate is refused and nothing syncs.
+    let c = start_node(
+        &dir.path().join("c"),
+        free_port(),
+        &[("DMP_SYNC_PEERS", peer)],
+    );
+    wait_for(LIMIT, || values(b.addr, "tls.mesh.test") == ["over tls"]);
+    wait_for(LIMIT, || {
+        status(c.addr)["peers"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TLS") && e.contains("certificate"))
+    });
+    assert!(values(c.addr, "tls.mesh.test").is_empty());
+    assert_eq!(status(c.addr)["records_written"].as_u64(), Some(0));
+}

@@ -105,11 +105,20 @@ pub fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
             return None;
         }
     };
+    let client =
+        match http::Client::new(sync.config().ca_file.as_deref(), sync.config().http_timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "anti-entropy: DMP_SYNC_CA_FILE unusable; not syncing");
+                return None;
+            }
+        };
     let state = state.clone();
     Some(tokio::spawn(async move {
         let mut w = Worker {
             state,
             cursors,
+            client,
             rr: 0,
         };
         w.set_peers(peers).await;
@@ -140,6 +149,7 @@ pub fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
 struct Worker {
     state: AppState,
     cursors: Arc<SyncStore>,
+    client: http::Client,
     rr: usize,
 }
 
@@ -248,7 +258,7 @@ impl Worker {
                     to_core(&cursor).encode()
                 ),
             );
-            let reply = http::request("GET", &url, token, None, cfg.http_timeout).await?;
+            let reply = self.client.request("GET", &url, token, None).await?;
             if reply.status != 200 {
                 return Err(format!("digest: HTTP {}", reply.status));
             }
@@ -319,14 +329,10 @@ impl Worker {
     ) -> Result<(), String> {
         let url = Self::url(peer, "/v1/sync/pull");
         let body = rules::pull_request_body(&batch.names);
-        let reply = http::request(
-            "POST",
-            &url,
-            cfg.peer_token.as_deref(),
-            Some(body),
-            cfg.http_timeout,
-        )
-        .await?;
+        let reply = self
+            .client
+            .request("POST", &url, cfg.peer_token.as_deref(), Some(body))
+            .await?;
         if reply.status != 200 {
             return Err(format!("pull: HTTP {}", reply.status));
         }
@@ -477,14 +483,10 @@ impl Worker {
         };
         let base = base.to_string();
         let url = Self::url(peer, "/v1/sync/cluster-manifest");
-        let reply = http::request(
-            "GET",
-            &url,
-            cfg.peer_token.as_deref(),
-            None,
-            cfg.http_timeout,
-        )
-        .await?;
+        let reply = self
+            .client
+            .request("GET", &url, cfg.peer_token.as_deref(), None)
+            .await?;
         match reply.status {
             204 => return Ok(()),
             200 => {}
