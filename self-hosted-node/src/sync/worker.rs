@@ -181,11 +181,19 @@ impl Worker {
                 }
                 _ => Cursor::default(),
             };
+            // Counters of a peer that stays carry over.
+            let (entries_seen, records_written) = self
+                .sync()
+                .runtime()
+                .peers
+                .iter()
+                .find(|p| p.peer == peer)
+                .map_or((0, 0), |p| (p.entries_seen, p.records_written));
             list.push(PeerStatus {
                 peer,
                 cursor,
-                entries_seen: 0,
-                records_written: 0,
+                entries_seen,
+                records_written,
                 last_error: None,
             });
         }
