@@ -133,11 +133,13 @@ pub fn query_txt(addr: SocketAddr, name: &str, timeout: Duration) -> Result<TxtR
     Ok(resp)
 }
 
-/// The pool's view of a response: data, absence, or a failure.
+/// The pool's view of a response: data, absence, or a failure. REFUSED
+/// counts as absence: an authoritative node refuses names outside its
+/// zone, which says nothing about its health.
 pub fn classify(resp: Result<TxtResponse, DnsError>) -> Reply {
     match resp {
         Ok(r) if r.rcode == 0 && !r.values.is_empty() => Reply::Answer(r.values),
-        Ok(r) if r.rcode == 0 || r.rcode == 3 => Reply::NotFound,
+        Ok(r) if matches!(r.rcode, 0 | 3 | 5) => Reply::NotFound,
         _ => Reply::Failed,
     }
 }
