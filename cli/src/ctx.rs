@@ -86,7 +86,7 @@ pub fn reader_for(cfg: &Config) -> Result<Reader, Fail> {
              (`dnsmesh init --force ... --dns-resolvers IP[:PORT]`) or DMP_DOH_URL",
         ));
     }
-    Ok(Reader::pool(ups, DNS_TIMEOUT))
+    Ok(Reader::pool(ups, DNS_TIMEOUT, cfg.dnssec_required))
 }
 
 /// The writer a config selects: DNS UPDATE + TSIG when a TSIG block is

@@ -154,6 +154,21 @@ fn resolver_pool_demotes_liars_and_fails_over() {
     alice.ok(&["send", "bob@mesh.test", "past a silent resolver"]);
     let out = bob.ok(&["recv"]);
     assert_eq!(bodies(&out), vec!["past a silent resolver".to_string()]);
+
+    // dnssec_required: answers without AD are dropped; validated ones pass.
+    let path = bob.home.join("config.yaml");
+    let mut cfg = Config::load(&path).unwrap();
+    cfg.dnssec_required = true;
+    cfg.dns_resolvers = vec![proxy.addr.to_string()];
+    cfg.save(&path).unwrap();
+    alice.ok(&["send", "bob@mesh.test", "needs validation"]);
+    let o = bob.run(&["recv"]);
+    assert!(bodies(&stdout(&o)).is_empty(), "{o:?}");
+    assert!(stderr(&o).contains("without the DNSSEC AD flag"), "{o:?}");
+    let validating = upstream(Behaviour::ForwardValidated(node.dns));
+    set_resolvers(&bob, &[validating.addr.to_string()]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["needs validation".to_string()]);
 }
 
 #[test]

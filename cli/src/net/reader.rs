@@ -1,7 +1,7 @@
 //! TXT reads: a resolver pool over UDP/TCP upstreams (PROTOCOL.md §9,
 //! decisions in `dmp_core::client::resolver`) or a DoH endpoint.
 
-use super::dns::{classify, query_txt};
+use super::dns::{classify, query_txt_dnssec};
 use super::http::post_bytes;
 use crate::rng::now;
 use dmp_core::client::resolver::{Reply, ResolverPool, Step, has_dmp_value};
@@ -24,6 +24,8 @@ pub enum Reader {
         upstreams: Vec<Upstream>,
         pool: Mutex<ResolverPool>,
         timeout: Duration,
+        /// Require the AD flag (config `dnssec_required`).
+        dnssec: bool,
     },
     Doh {
         url: String,
@@ -35,12 +37,13 @@ pub enum Reader {
 const PARALLEL: usize = 8;
 
 impl Reader {
-    pub fn pool(upstreams: Vec<Upstream>, timeout: Duration) -> Reader {
+    pub fn pool(upstreams: Vec<Upstream>, timeout: Duration, dnssec: bool) -> Reader {
         let pool = Mutex::new(ResolverPool::new(upstreams.len()));
         Reader::Pool {
             upstreams,
             pool,
             timeout,
+            dnssec,
         }
     }
 
@@ -63,6 +66,7 @@ impl Reader {
                 upstreams,
                 pool,
                 timeout,
+                dnssec,
             } => {
                 let lock = || pool.lock().unwrap_or_else(|p| p.into_inner());
                 let mut lookup = lock().begin(now());
@@ -97,11 +101,21 @@ impl Reader {
                         Step::Query(i) => {
                             let r = match upstreams.get(i) {
                                 Some(u) => {
-                                    let res = query_txt(u.addr, name, *timeout);
-                                    if let Err(e) = &res {
-                                        tracing::debug!(upstream = %u.label, %name, error = %e, "DNS query failed");
+                                    let res = query_txt_dnssec(u.addr, name, *timeout, *dnssec);
+                                    match res {
+                                        Err(e) => {
+                                            tracing::debug!(upstream = %u.label, %name, error = %e, "DNS query failed");
+                                            Reply::Failed
+                                        }
+                                        // Validated answers only: an AD-less
+                                        // answer (positive or negative) is
+                                        // as good as forged.
+                                        Ok((_, false)) if *dnssec => {
+                                            tracing::warn!(upstream = %u.label, %name, "answer without the DNSSEC AD flag dropped (dnssec_required)");
+                                            Reply::Failed
+                                        }
+                                        Ok((r, _)) => classify(Ok(r)),
                                     }
-                                    classify(res)
                                 }
                                 None => Reply::Failed,
                             };
