@@ -119,10 +119,8 @@ fn set_do_bit(q: &mut [u8]) {
         && q.get(n - 11) == Some(&0)
         && q.get(n - 10..n - 8) == Some(&[0, 41])
         && q.get(n - 2..n) == Some(&[0, 0]);
-    if opt_tail {
-        if let Some(b) = q.get_mut(n - 4) {
-            *b |= 0x80;
-        }
+    if opt_tail && let Some(b) = q.get_mut(n - 4) {
+        *b |= 0x80;
     }
 }
 
