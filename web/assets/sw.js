@@ -6,8 +6,22 @@ const CACHE = 'dnsmesh-shell-v1';
 const SHELL = ['./', './index.html', './dmp-web.js', './dmp-web_bg.wasm', './style.css',
   './kdf-worker.js', './manifest.webmanifest', './icon.svg'];
 
+// The wasm-bindgen glue imports its JS snippets by hashed path; read them
+// from the glue so they are cached too.
+async function shellFiles() {
+  try {
+    const glue = await (await fetch('./dmp-web.js', { cache: 'no-store' })).text();
+    const snippets = [...glue.matchAll(/['"]\.\/(snippets\/[^'"]+)['"]/g)].map((m) => './' + m[1]);
+    return [...new Set(SHELL.concat(snippets))];
+  } catch (_) {
+    return SHELL;
+  }
+}
+
 self.addEventListener('install', (e) => {
-  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  e.waitUntil(shellFiles()
+    .then((files) => caches.open(CACHE).then((c) => c.addAll(files)))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (e) => {

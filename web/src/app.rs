@@ -10,6 +10,18 @@ use crate::js;
 use crate::model::{ContactRec, ExportFile, Profile};
 use crate::net;
 
+/// Setting a signal whose component is gone (a screen replaced while an
+/// await was pending) is a no-op instead of a panic.
+trait SetIfAlive<T> {
+    fn set_if_alive(&self, value: T);
+}
+
+impl<T: Send + Sync + 'static> SetIfAlive<T> for RwSignal<T> {
+    fn set_if_alive(&self, value: T) {
+        let _ = self.try_set(value);
+    }
+}
+
 /// Seconds between background mailbox checks.
 const POLL_SECONDS: u32 = 5;
 
@@ -73,8 +85,14 @@ fn KdfProgress(busy: RwSignal<Option<f64>>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(start) = busy.get() {
             spawn_local(async move {
-                while busy.get_untracked() == Some(start) {
-                    elapsed.set(((js::now_millis() - start) / 100.0) as u64);
+                // try_*: the screen may be gone (unlocked) before the loop notices.
+                while busy.try_get_untracked().flatten() == Some(start) {
+                    if elapsed
+                        .try_set(((js::now_millis() - start) / 100.0) as u64)
+                        .is_some()
+                    {
+                        break;
+                    }
                     js::sleep(100).await;
                 }
             });
@@ -120,16 +138,16 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        error.set(None);
+        error.set_if_alive(None);
         let node_url = match net::normalize_url(&node.get_untracked()) {
             Ok(u) => u,
-            Err(e) => return error.set(Some(e)),
+            Err(e) => return error.set_if_alive(Some(e)),
         };
         let (user, dom, salt, pub_hex) = if importing.get_untracked() {
             match serde_json::from_str::<ExportFile>(import_text.get_untracked().trim()) {
                 Ok(f) if f.dmp_identity == 1 => (f.username, f.domain, f.salt, f.x25519_pub),
                 _ => {
-                    return error.set(Some(
+                    return error.set_if_alive(Some(
                         "That is not an exported dnsmesh identity (paste the whole file).".into(),
                     ));
                 }
@@ -147,19 +165,20 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
             )
         };
         if user.is_empty() || dom.is_empty() {
-            return error.set(Some("Enter a username and a mailbox domain.".into()));
+            return error.set_if_alive(Some("Enter a username and a mailbox domain.".into()));
         }
         if let Err(e) = dmp_core::node::registration::canonicalize_subject(&format!("{user}@{dom}"))
         {
-            return error.set(Some(format!("That address is not usable: {e}")));
+            return error.set_if_alive(Some(format!("That address is not usable: {e}")));
         }
         let p = pass.get_untracked();
         if !importing.get_untracked() {
             if p.chars().count() < 8 {
-                return error.set(Some("Use a passphrase of at least 8 characters.".into()));
+                return error
+                    .set_if_alive(Some("Use a passphrase of at least 8 characters.".into()));
             }
             if p != pass2.get_untracked() {
-                return error.set(Some("The two passphrases differ.".into()));
+                return error.set_if_alive(Some("The two passphrases differ.".into()));
             }
         }
         let profile = Profile {
@@ -170,7 +189,7 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
             node: node_url,
             x25519_pub: pub_hex,
         };
-        busy.set(Some(js::now_millis()));
+        busy.set_if_alive(Some(js::now_millis()));
         spawn_local(async move {
             let result = async {
                 let keypair = engine::derive(&profile, &p).await?;
@@ -195,14 +214,14 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
                 app.save().await
             }
             .await;
-            busy.set(None);
+            busy.set_if_alive(None);
             match result {
                 Ok(()) => {
                     stage.set(Stage::Open);
                     engine::bring_online(app).await;
                     engine::poll(app).await;
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => error.set_if_alive(Some(e)),
             }
         });
     };
@@ -236,7 +255,7 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
                     prop:value=node on:input:target=move |ev| node.set(ev.target().value())/>
                 <label for="pass">"Passphrase"</label>
                 <input id="pass" type="password" autocomplete="new-password" required
-                    prop:value=pass on:input:target=move |ev| pass.set(ev.target().value())/>
+                    prop:value=pass on:input:target=move |ev| pass.set_if_alive(ev.target().value())/>
                 <Show when=move || !importing.get()>
                     <label for="pass2">"Repeat passphrase"</label>
                     <input id="pass2" type="password" autocomplete="new-password" required
@@ -262,21 +281,21 @@ fn Unlock(profile: Profile, stage: RwSignal<Stage>) -> impl IntoView {
     let p2 = profile.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        error.set(None);
+        error.set_if_alive(None);
         let profile = p2.clone();
         let pw = pass.get_untracked();
-        busy.set(Some(js::now_millis()));
+        busy.set_if_alive(Some(js::now_millis()));
         spawn_local(async move {
             let r = finish_unlock(app, profile, pw).await;
-            busy.set(None);
+            busy.set_if_alive(None);
             match r {
                 Ok(()) => {
-                    pass.set(String::new());
+                    pass.set_if_alive(String::new());
                     stage.set(Stage::Open);
                     engine::bring_online(app).await;
                     engine::poll(app).await;
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => error.set_if_alive(Some(e)),
             }
         });
     };
@@ -297,7 +316,7 @@ fn Unlock(profile: Profile, stage: RwSignal<Stage>) -> impl IntoView {
                 <p>"Unlock " <strong id="locked-address">{addr}</strong></p>
                 <label for="unlock-pass">"Passphrase"</label>
                 <input id="unlock-pass" type="password" autocomplete="current-password" required
-                    prop:value=pass on:input:target=move |ev| pass.set(ev.target().value())/>
+                    prop:value=pass on:input:target=move |ev| pass.set_if_alive(ev.target().value())/>
                 <button id="unlock" type="submit" class="primary" disabled=move || busy.get().is_some()>"Unlock"</button>
             </form>
             <KdfProgress busy=busy/>
@@ -353,8 +372,8 @@ fn Messenger(stage: RwSignal<Stage>) -> impl IntoView {
                 c.unread = 0;
             }
         });
-        selected.set(Some(addr));
-        pane.set(Pane::Thread);
+        selected.set_if_alive(Some(addr));
+        pane.set_if_alive(Pane::Thread);
         spawn_local(async move {
             let _ = app.save().await;
         });
@@ -374,15 +393,15 @@ fn Messenger(stage: RwSignal<Stage>) -> impl IntoView {
             </div>
             <nav class="actions">
                 <button id="check" on:click=check disabled=move || app.polling.get()>"Check now"</button>
-                <button id="settings" on:click=move |_| pane.set(Pane::Settings)>"Settings"</button>
+                <button id="settings" on:click=move |_| pane.set_if_alive(Pane::Settings)>"Settings"</button>
                 <button id="lock" on:click=lock>"Lock"</button>
             </nav>
         </header>
         <div class="layout" class:thread-open=move || selected.get().is_some() || pane.get() != Pane::Thread>
             <aside class="sidebar" aria-label="Conversations">
                 <div class="side-actions">
-                    <button id="add-contact" class="primary" on:click=move |_| pane.set(Pane::AddContact)>"Add contact"</button>
-                    <button id="requests" on:click=move |_| pane.set(Pane::Requests)>
+                    <button id="add-contact" class="primary" on:click=move |_| pane.set_if_alive(Pane::AddContact)>"Add contact"</button>
+                    <button id="requests" on:click=move |_| pane.set_if_alive(Pane::Requests)>
                         "Requests " <span class="badge" id="requests-count">{requests}</span>
                     </button>
                 </div>
@@ -474,7 +493,7 @@ fn Thread(peer: String, selected: RwSignal<Option<String>>) -> impl IntoView {
     view! {
         <div class="thread">
             <div class="thread-head">
-                <button class="back" aria-label="Back to conversations" on:click=move |_| selected.set(None)>"\u{2190}"</button>
+                <button class="back" aria-label="Back to conversations" on:click=move |_| selected.set_if_alive(None)>"\u{2190}"</button>
                 <div>
                     <h2 id="thread-title">{peer.clone()}</h2>
                     <span class="muted small">"Fingerprint " <code>{fp}</code></span>
@@ -513,19 +532,19 @@ fn AddContact(pane: RwSignal<Pane>, selected: RwSignal<Option<String>>) -> impl 
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        error.set(None);
-        found.set(None);
+        error.set_if_alive(None);
+        found.set_if_alive(None);
         let a = addr.get_untracked();
         if !a.contains('@') {
-            return error.set(Some("Enter a full address: user@host.".into()));
+            return error.set_if_alive(Some("Enter a full address: user@host.".into()));
         }
-        busy.set(true);
+        busy.set_if_alive(true);
         spawn_local(async move {
             match engine::lookup(app, &a).await {
-                Ok(c) => found.set(Some(c)),
-                Err(e) => error.set(Some(e)),
+                Ok(c) => found.set_if_alive(Some(c)),
+                Err(e) => error.set_if_alive(Some(e)),
             }
-            busy.set(false);
+            busy.set_if_alive(false);
         });
     };
     let confirm_pin = move |_| {
@@ -533,8 +552,8 @@ fn AddContact(pane: RwSignal<Pane>, selected: RwSignal<Option<String>>) -> impl 
             let address = c.address.clone();
             spawn_local(async move {
                 engine::pin(app, c).await;
-                selected.set(Some(address));
-                pane.set(Pane::Thread);
+                selected.set_if_alive(Some(address));
+                pane.set_if_alive(Pane::Thread);
             });
         }
     };
@@ -558,7 +577,7 @@ fn AddContact(pane: RwSignal<Pane>, selected: RwSignal<Option<String>>) -> impl 
                     <button id="pin" class="primary" on:click=confirm_pin>"Trust and add"</button>
                 </div>
             })}
-            <button class="link" on:click=move |_| pane.set(Pane::Thread)>"Cancel"</button>
+            <button class="link" on:click=move |_| pane.set_if_alive(Pane::Thread)>"Cancel"</button>
         </div>
     }
 }
@@ -586,8 +605,8 @@ fn Requests(pane: RwSignal<Pane>, selected: RwSignal<Option<String>>) -> impl In
                                     spawn_local(async move {
                                         let peer = intro.from.clone();
                                         match engine::accept_intro(app, intro).await {
-                                            Ok(()) => { selected.set(peer); pane.set(Pane::Thread); }
-                                            Err(e) => error.set(Some(e)),
+                                            Ok(()) => { selected.set_if_alive(peer); pane.set_if_alive(Pane::Thread); }
+                                            Err(e) => error.set_if_alive(Some(e)),
                                         }
                                     });
                                 }>"Accept"</button>
@@ -601,7 +620,7 @@ fn Requests(pane: RwSignal<Pane>, selected: RwSignal<Option<String>>) -> impl In
             <Show when=move || app.vault.with(|v| v.intros.is_empty())>
                 <p class="muted">"No requests."</p>
             </Show>
-            <button class="link" on:click=move |_| pane.set(Pane::Thread)>"Back"</button>
+            <button class="link" on:click=move |_| pane.set_if_alive(Pane::Thread)>"Back"</button>
         </div>
     }
 }
@@ -635,7 +654,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
         ev.prevent_default();
         let url = match net::normalize_url(&doh.get_untracked()) {
             Ok(u) => u,
-            Err(e) => return note.set(Some(e)),
+            Err(e) => return note.set_if_alive(Some(e)),
         };
         let Some(mut sess) = app.session.get_untracked() else {
             return;
@@ -648,7 +667,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
                 Ok(j) => js::store_put(PROFILE_KEY, &j).await,
                 Err(e) => Err(e.to_string()),
             };
-            note.set(Some(match r {
+            note.set_if_alive(Some(match r {
                 Ok(()) => "Resolver saved.".into(),
                 Err(e) => format!("Could not save: {e}"),
             }));
@@ -679,7 +698,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
             <button id="download-export" on:click=move |_| {
                 if let Some(t) = &ex2 { js::download("dnsmesh-identity.json", t); }
             }>"Download"</button>
-            <button class="link" on:click=move |_| pane.set(Pane::Thread)>"Back"</button>
+            <button class="link" on:click=move |_| pane.set_if_alive(Pane::Thread)>"Back"</button>
         </div>
     }
 }
