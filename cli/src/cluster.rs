@@ -4,7 +4,7 @@
 //! over DNS (PROTOCOL.md §8).
 
 use crate::config::{Config, Paths, decode_hex, write_private};
-use crate::ctx::{self, reader_for};
+use crate::ctx::{self, base_reader as reader_for};
 use crate::keys::Fail;
 use crate::net::Reader;
 use crate::rng::now;

@@ -439,7 +439,10 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    let code = match run(cli) {
+    let result = run(cli);
+    // Cluster writes beyond their quorum get a moment to land everywhere.
+    dmp_cli::net::writer::finish_background_writes(std::time::Duration::from_secs(5));
+    let code = match result {
         Ok(()) => 0,
         Err(f) => {
             if !f.msg.is_empty() {

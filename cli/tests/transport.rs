@@ -386,3 +386,89 @@ fn cluster_and_bootstrap_commands_verify_signed_records() {
             .contains("cluster mode disabled")
     );
 }
+
+/// Cluster mode end to end over two dmp-nodes: writes fan out to both
+/// (quorum 1 of 2), reads of mailbox names are the union of both nodes, so
+/// a message survives the loss of its records on one node and a send
+/// survives one node being down.
+#[test]
+fn cluster_mode_fans_out_writes_and_unions_reads() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::cluster::{ClusterManifest, ClusterNode};
+    let (a, b) = (our_node(), our_node());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let operator = Signer25519::from_seed(&[5; 32]);
+    let node = |id: &str, n: &Node| ClusterNode {
+        node_id: id.into(),
+        http_endpoint: n.http.clone(),
+        dns_endpoint: Some(n.dns.to_string()),
+    };
+    let manifest = ClusterManifest {
+        cluster_name: ZONE.into(),
+        operator_spk: operator.public(),
+        nodes: vec![node("a", &a), node("b", &b)],
+        seq: 1,
+        exp: now + 3600,
+    }
+    .to_wire(&operator)
+    .unwrap();
+    // The manifest is served by node a (the users' bootstrap resolver).
+    let r = dmp_cli::net::http::request(
+        "POST",
+        &format!("{}/v1/records/cluster.mesh.test", a.http),
+        Some(&serde_json::json!({"value": manifest, "ttl": 3600})),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let op_hex = dmp_core::crypto::hex(&operator.public());
+    let (alice, bob) = (User::ours("alice"), User::ours("bob"));
+    for u in [&alice, &bob] {
+        u.init(&a, &[]);
+        u.ok(&["cluster", "pin", &op_hex, ZONE]);
+        u.ok(&["cluster", "enable"]);
+        u.ok(&["identity", "publish"]);
+    }
+    bob.ok(&["identity", "refresh-prekeys", "--count", "3"]);
+    let pool = dmp_core::names::prekey_pool_name("bob", ZONE);
+    assert_eq!((a.txt(&pool).len(), b.txt(&pool).len()), (3, 3), "fan-out");
+    alice.ok(&["contacts", "add", "bob@mesh.test"]);
+    bob.ok(&["contacts", "add", "alice@mesh.test"]);
+
+    alice.ok(&["send", "bob@mesh.test", "via the cluster"]);
+    // Lose every record of node b: the union still has them from a.
+    let bob_pk: [u8; 32] = {
+        let h = bob.show("public_key");
+        let v: Vec<u8> = (0..64)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect();
+        v.try_into().unwrap()
+    };
+    let rid = dmp_core::crypto::user_id(&bob_pk);
+    for slot in 0..10 {
+        let name = dmp_core::names::slot_name(&rid, slot, ZONE);
+        for v in b.txt(&name) {
+            b.delete(&name, &v);
+        }
+    }
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["via the cluster".to_string()]);
+    assert_eq!(
+        (a.txt(&pool).len(), b.txt(&pool).len()),
+        (2, 2),
+        "delete fanned out"
+    );
+
+    // Node b down: quorum (1 of 2) still reached.
+    drop(b);
+    alice.ok(&["send", "bob@mesh.test", "one node down"]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["one node down".to_string()]);
+    let out = bob.ok(&["cluster", "status"]);
+    assert!(out.contains("write quorum: 1 of 2 nodes"), "{out}");
+}

@@ -4,6 +4,7 @@
 use super::dns::{classify, query_txt_dnssec};
 use super::http::post_bytes;
 use crate::rng::now;
+use dmp_core::client::cluster::{ClusterView, UnionRead};
 use dmp_core::client::resolver::{Reply, ResolverPool, Step, has_dmp_value};
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use std::net::SocketAddr;
@@ -31,6 +32,16 @@ pub enum Reader {
         url: String,
         timeout: Duration,
     },
+    /// Cluster mode (PROTOCOL.md §9 composite reader): names under the
+    /// cluster base are read from every node and merged; all other names
+    /// go to `external`.
+    Cluster {
+        external: Box<Reader>,
+        view: ClusterView,
+        /// `(node_id, its DNS endpoint)`; None reads through `external`.
+        nodes: Vec<(String, Option<SocketAddr>)>,
+        timeout: Duration,
+    },
 }
 
 /// Lookups in flight at once during a batch.
@@ -55,7 +66,72 @@ impl Reader {
                 format!("DNS via {}", l.join(", "))
             }
             Reader::Doh { url, .. } => format!("DoH via {url}"),
+            Reader::Cluster { external, view, .. } => format!(
+                "cluster {} ({} nodes), other names via {}",
+                view.base(),
+                view.nodes().len(),
+                external.describe()
+            ),
         }
+    }
+
+    /// Cluster mode over `external` with the verified `view`.
+    pub fn cluster(external: Reader, view: ClusterView, timeout: Duration) -> Reader {
+        let nodes = view
+            .nodes()
+            .iter()
+            .map(|n| {
+                let addr = n
+                    .dns_endpoint
+                    .as_deref()
+                    .and_then(|e| super::resolve_host(e, 53).ok())
+                    .and_then(|a| a.into_iter().next());
+                (n.node_id.clone(), addr)
+            })
+            .collect();
+        Reader::Cluster {
+            external: Box::new(external),
+            view,
+            nodes,
+            timeout,
+        }
+    }
+
+    fn union_read(
+        external: &Reader,
+        view: &ClusterView,
+        nodes: &[(String, Option<SocketAddr>)],
+        timeout: Duration,
+        name: &str,
+    ) -> Vec<String> {
+        let read = Mutex::new(UnionRead::new(view, name));
+        std::thread::scope(|s| {
+            for (id, addr) in nodes {
+                let read = &read;
+                s.spawn(move || {
+                    let result = match addr {
+                        Some(a) => match classify(super::dns::query_txt(*a, name, timeout).map_err(|e| {
+                            tracing::debug!(node = %id, %name, error = %e, "cluster read failed");
+                            e
+                        })) {
+                            Reply::Answer(v) => Ok(v),
+                            Reply::NotFound => Ok(Vec::new()),
+                            Reply::Failed => Err("no answer"),
+                        },
+                        None => Ok(external.txt(name)),
+                    };
+                    let mut r = read.lock().unwrap_or_else(|p| p.into_inner());
+                    match result {
+                        Ok(v) => r.answer(id, &v),
+                        Err(why) => r.fail(id, why),
+                    }
+                });
+            }
+        });
+        read.into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .finish()
+            .unwrap_or_default()
     }
 
     /// The TXT values at `name` (strings joined); empty when the name holds
@@ -122,6 +198,18 @@ impl Reader {
                             reply = Some(r);
                         }
                     }
+                }
+            }
+            Reader::Cluster {
+                external,
+                view,
+                nodes,
+                timeout,
+            } => {
+                if view.routes_here(name) {
+                    Self::union_read(external, view, nodes, *timeout, name)
+                } else {
+                    external.txt(name)
                 }
             }
             Reader::Doh { url, timeout } => {
@@ -200,6 +288,7 @@ impl Reader {
                     .collect()
             }
             Reader::Doh { url, .. } => vec![url.clone()],
+            Reader::Cluster { external, .. } => external.health(),
         }
     }
 }
