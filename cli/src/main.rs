@@ -382,7 +382,8 @@ enum IdentityCmd {
         accept_fingerprint: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Not supported by this client yet.
+        /// Read the record from the cluster that host's pinned bootstrap
+        /// record names (`dnsmesh bootstrap pin` first).
         #[arg(long)]
         via_bootstrap: bool,
     },
@@ -512,13 +513,15 @@ fn run(cli: Cli) -> Result<(), Fail> {
             json,
             via_bootstrap,
         }) => {
-            if via_bootstrap {
-                return Err(Fail::user(
-                    "--via-bootstrap is not supported by this client yet; fetch without it",
-                ));
-            }
             let mut ctx = Ctx::open(&paths)?;
-            let reader = ctx.reader()?;
+            let reader = if via_bootstrap {
+                let Some((_, host)) = address.split_once('@') else {
+                    return Err(Fail::user("--via-bootstrap needs an address as user@host"));
+                };
+                cluster::reader_via_bootstrap(&ctx.cfg, host)?
+            } else {
+                ctx.reader()?
+            };
             let (cand, label, host) = messaging::fetch_identity(
                 ctx.domain(),
                 &reader,

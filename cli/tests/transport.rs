@@ -385,6 +385,22 @@ fn cluster_and_bootstrap_commands_verify_signed_records() {
         user.ok(&["cluster", "disable"])
             .contains("cluster mode disabled")
     );
+
+    // identity fetch --via-bootstrap reads through the discovered cluster.
+    let zed = User::ours("zed");
+    zed.init(&node, &[]);
+    zed.ok(&["identity", "publish"]);
+    let out = user.ok(&["identity", "fetch", "zed@mesh.test", "--via-bootstrap"]);
+    assert!(
+        out.contains(&format!("public_key:         {}", zed.show("public_key"))),
+        "{out}"
+    );
+    let o = user.run(&["identity", "fetch", "zed@other.test", "--via-bootstrap"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no bootstrap pin for other.test: {o:?}"
+    );
 }
 
 /// Cluster mode end to end over two dmp-nodes: writes fan out to both
