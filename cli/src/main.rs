@@ -545,11 +545,21 @@ fn run(cli: Cli) -> Result<(), Fail> {
                     "give user@host to fetch the contact's keys over DNS, or NAME X25519HEX to add offline",
                 ));
             }
-            let _ = signing_key;
             let mut ctx = Ctx::open(&paths)?;
             let reader = ctx.reader()?;
             let (cand, label, host) =
                 messaging::fetch_identity(ctx.domain(), &reader, &name, None, None, false)?;
+            // A signing key given out of band must match what DNS serves.
+            if !signing_key.is_empty()
+                && !signing_key
+                    .eq_ignore_ascii_case(&dmp_core::crypto::hex(&cand.record.ed25519_spk))
+            {
+                return Err(Fail::net(format!(
+                    "the identity published for {name} has signing key {}, not the --signing-key \
+                     you gave; not adding it (someone may be impersonating {name})",
+                    dmp_core::crypto::hex(&cand.record.ed25519_spk)
+                )));
+            }
             messaging::add_fetched_contact(&mut ctx, &cand, &label, host.as_deref())
         }
         Command::Contacts(ContactsCmd::Add {

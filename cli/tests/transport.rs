@@ -177,6 +177,16 @@ fn prekeys_are_consumed_and_deleted_between_our_clients() {
     let (alice, bob) = pair(&node);
     let pool = dmp_core::names::prekey_pool_name("bob", ZONE);
     assert_eq!(node.txt(&pool).len(), 5);
+    // A signing key given out of band that DNS does not match is refused.
+    let o = alice.run(&[
+        "contacts",
+        "add",
+        "bob@mesh.test",
+        "--signing-key",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("impersonating"), "{o:?}");
     let o = alice.run(&["send", "bob@mesh.test", "forward secret"]);
     assert!(o.status.success(), "{o:?}");
     assert!(!stderr(&o).contains("no forward secrecy"), "{}", stderr(&o));
