@@ -637,6 +637,16 @@ pub fn recv_cmd(
         for p in &poll.problems {
             eprintln!("dnsmesh: {p}");
         }
+        if reader.nothing_answered() {
+            let msg = format!(
+                "no DNS resolver answered ({}): check dns_resolvers in config.yaml and the network",
+                reader.describe()
+            );
+            if !watch {
+                return Err(Fail::net(msg));
+            }
+            eprintln!("dnsmesh: {msg}");
+        }
         if !watch {
             if poll.delivered == 0 && poll.intros == 0 {
                 println!("(no new messages)");

@@ -135,6 +135,12 @@ fn resolver_pool_demotes_liars_and_fails_over() {
         assert!(lied < honest, "{liar_kind:?}: liar {lied}, honest {honest}");
     }
 
+    // Every upstream dead: an error (exit 2), not "(no new messages)".
+    set_resolvers(&bob, &[dead_addr().to_string()]);
+    let o = bob.run(&["recv"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("no DNS resolver answered"), "{o:?}");
+
     // A dead first upstream: reads fail over to the live one.
     set_resolvers(&bob, &[dead_addr().to_string(), proxy.addr.to_string()]);
     alice.ok(&["send", "bob@mesh.test", "past a dead resolver"]);

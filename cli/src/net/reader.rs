@@ -260,6 +260,21 @@ impl Reader {
         out
     }
 
+    /// True when lookups were made and no upstream ever answered (all
+    /// timed out or failed): the network or the resolver config is broken,
+    /// which an empty mailbox must not hide.
+    pub fn nothing_answered(&self) -> bool {
+        match self {
+            Reader::Pool { pool, .. } => {
+                let p = pool.lock().unwrap_or_else(|p| p.into_inner());
+                let h: Vec<_> = (0..p.len()).filter_map(|i| p.health(i)).collect();
+                h.iter().all(|h| h.successes == 0) && h.iter().any(|h| h.failures > 0)
+            }
+            Reader::Doh { .. } => false,
+            Reader::Cluster { external, .. } => external.nothing_answered(),
+        }
+    }
+
     /// Per-upstream health lines: label, cooling, counters.
     pub fn health(&self) -> Vec<String> {
         match self {
