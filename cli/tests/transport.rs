@@ -504,3 +504,55 @@ fn cluster_mode_fans_out_writes_and_unions_reads() {
     let out = bob.ok(&["cluster", "status"]);
     assert!(out.contains("write quorum: 1 of 2 nodes"), "{out}");
 }
+
+/// `peers ZONE` lists the verified heartbeats of the seen feed and skips
+/// values that do not verify.
+#[test]
+fn peers_lists_verified_heartbeats() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::heartbeat::HeartbeatRecord;
+    let node = our_node();
+    let user = User::ours("pia");
+    user.init(&node, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let op = Signer25519::from_seed(&[3; 32]);
+    let hb = HeartbeatRecord {
+        endpoint: "https://node1.example.net".into(),
+        operator_spk: op.public(),
+        version: "0.7.5".into(),
+        capabilities: 1,
+        claim_provider_zone: "node1.example.net".into(),
+        ts: now,
+        exp: now + 3600,
+    }
+    .to_wire(&op)
+    .unwrap();
+    let mut forged = hb.clone();
+    forged.pop();
+    forged.push(if hb.ends_with('A') { 'B' } else { 'A' });
+    for v in [&hb, &forged] {
+        let r = dmp_cli::net::http::request(
+            "POST",
+            &format!("{}/v1/records/_dnsmesh-seen.mesh.test", node.http),
+            Some(&serde_json::json!({"value": v, "ttl": 3600})),
+            None,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(r.status == 201 || r.status == 400, "{}", r.body);
+    }
+    let out = user.ok(&["peers", ZONE, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["endpoint"], "https://node1.example.net");
+    assert_eq!(rows[0]["claim_provider"], true);
+    let out = user.ok(&["peers", ZONE]);
+    assert!(
+        out.starts_with("https://node1.example.net  v0.7.5"),
+        "{out}"
+    );
+}
