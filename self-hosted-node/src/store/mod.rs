@@ -19,8 +19,11 @@
 //! Time is passed in (`now_ms`, Unix milliseconds) so tests control it;
 //! [`unix_now_ms`] gives the real clock.
 
+mod group_commit;
 mod index;
 pub mod sync_store;
+
+pub use group_commit::{GroupCommit, MAX_BATCH, Write, WriteError};
 
 use index::{Entry, Index};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
@@ -516,6 +519,14 @@ impl Store {
     /// committed (and then visible to readers) or none is. Returns after the
     /// commit, with one [`Outcome`] per op.
     pub fn apply(&self, ops: &[Op<'_>], now_ms: u64) -> Result<Vec<Outcome>> {
+        let mut w = lock(&self.writer);
+        self.apply_locked(&mut w, ops, now_ms)
+    }
+
+    /// [`Store::apply`] with the writer already held: the transaction, then
+    /// the index update (still under the writer, so the index sees commits
+    /// in commit order and readers never see an uncommitted row).
+    fn apply_locked(&self, w: &mut Writer, ops: &[Op<'_>], now_ms: u64) -> Result<Vec<Outcome>> {
         if ops.iter().any(|op| match op {
             Op::Publish { name, .. } | Op::DeleteValue { name, .. } | Op::DeleteName { name } => {
                 name.is_empty()
@@ -524,7 +535,6 @@ impl Store {
             return Err(StoreError::EmptyName);
         }
         let now_s = now_ms / 1000;
-        let mut w = lock(&self.writer);
         let mut ts = w.last_ts;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut changes: Vec<(String, Option<Entry>, Option<&str>)> = Vec::with_capacity(ops.len());
