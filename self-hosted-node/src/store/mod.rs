@@ -14,11 +14,15 @@
 //! read lock on the index and never touch SQLite, so they are cheap enough
 //! to call on every DNS query from async code. Writes are serialized on one
 //! SQLite connection and block on `fsync`; from tokio call them through
-//! `spawn_blocking`.
+//! `spawn_blocking`, or queue them on a [`GroupCommit`], which lets
+//! concurrent writers share one transaction (one fsync) and answers each
+//! after its commit. WAL checkpoints run on a background thread, off the
+//! commit path.
 //!
 //! Time is passed in (`now_ms`, Unix milliseconds) so tests control it;
 //! [`unix_now_ms`] gives the real clock.
 
+mod checkpoint;
 mod group_commit;
 mod index;
 pub mod sync_store;
@@ -234,6 +238,9 @@ pub struct Store {
     /// while the writer commits.
     reader: Mutex<Connection>,
     index: RwLock<Index>,
+    /// Background WAL checkpoints. Dropped last: its connection, closing
+    /// after the others, does SQLite's final checkpoint.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 // A poisoned lock only means another thread panicked while holding it; the
@@ -271,6 +278,7 @@ impl Store {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WAL_BACKSTOP_PAGES)?;
         migrate(&mut conn)?;
 
         let mut index = Index::default();
@@ -303,11 +311,13 @@ impl Store {
         )?;
         reader.busy_timeout(Duration::from_secs(10))?;
 
+        let checkpointer = checkpoint::Checkpointer::start(&path, sync);
         Ok(Store {
             path,
             writer: Mutex::new(Writer { conn, last_ts }),
             reader: Mutex::new(reader),
             index: RwLock::new(index),
+            _checkpointer: checkpointer,
         })
     }
 
