@@ -55,7 +55,23 @@ else
   if "$node_bin" --help 2>/dev/null | grep -q -- '--web-dir'; then
     web_args=(--web-dir "$DMP_DIST")
   fi
-  DMP_SERVED_ZONE="$DMP_ZONE" DMP_AUTH_MODE=open DMP_HTTP_RATE=0 DMP_HTTP_BURST=0 \
+  # Default: multi-tenant with self-service registration, as a public node
+  # runs (the browser registers and publishes with its bearer token).
+  # DMP_AUTH_MODE=open runs an open node, which also carries first-contact
+  # claims over HTTP and so adds the intro-queue check.
+  export DMP_AUTH_MODE="${DMP_AUTH_MODE:-multi-tenant}"
+  reg_env=()
+  if [ "$DMP_AUTH_MODE" = multi-tenant ]; then
+    # Every profile and the CLI register from 127.0.0.1: lift the per-IP
+    # registration limit (5 per hour by default).
+    # The reference CLI writes with the operator token: its `register`
+    # cannot store a token for a host:port node (REFERENCE-NODE.md §0.3).
+    DMP_CLI_TOKEN="op-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+    export DMP_CLI_TOKEN
+    reg_env=(DMP_REGISTRATION_ENABLED=1 DMP_NODE_HOSTNAME="$DMP_ZONE" DMP_REGISTRATION_ENDPOINT_RATE_BURST=100
+      DMP_OPERATOR_TOKEN="$DMP_CLI_TOKEN")
+  fi
+  env "${reg_env[@]}" DMP_SERVED_ZONE="$DMP_ZONE" DMP_HTTP_RATE=0 DMP_HTTP_BURST=0 \
     "$node_bin" --db-path "$work/node.db" --http-port 0 --dns-port 0 "${web_args[@]}" \
     >"$work/node.out" 2>"$work/node.err" &
   node_pid=$!

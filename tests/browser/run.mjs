@@ -12,6 +12,10 @@
 //                    DMP_SKIP_REFERENCE=1, else they fail
 //   DMP_REFERENCE_PYTHON  the reference venv's python (dnsmesh sits next to it)
 //   DMP_NODE_PID     pid of a node this run may stop for the offline check
+//   DMP_CLI_TOKEN    bearer token the reference CLI writes with (a node in
+//                    multi-tenant mode; the browser registers for its own)
+//   DMP_AUTH_MODE    the node's auth mode: multi-tenant (the CLI registers for
+//                    a token) or open (adds the first-contact intro check)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
 import { chromium } from 'playwright-core';
@@ -94,6 +98,7 @@ async function create(p, app, user, pass) {
   await p.page.fill('#node', NODE);
   await p.page.fill('#pass', pass);
   await p.page.fill('#pass2', pass);
+  if (p.name === 'alice') await shot(p, '01-setup');
   await p.page.click('#create');
   // The progress line must tick while Argon2id runs in the worker.
   await p.page.waitForSelector('#kdf-progress', { timeout: 10000 }).catch(() => {});
@@ -170,10 +175,16 @@ function cli() {
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
   const pass = `cli-pass-${RUN}`;
   const [, port] = dns.split(':');
-  const run = (...args) => execFileSync(bin, ['--config-home', home, ...args], {
-    env: { ...process.env, DMP_PASSPHRASE: pass, DMP_TOKENS_HOME: path.join(home, 'tokens') },
-    encoding: 'utf8', timeout: 60000,
-  });
+  const run = (...args) => {
+    try {
+      return execFileSync(bin, ['--config-home', home, ...args], {
+        env: { ...process.env, DMP_PASSPHRASE: pass, DMP_TOKENS_HOME: path.join(home, 'tokens') },
+        encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      throw new Error(`dnsmesh ${args.join(' ')} failed (exit ${e.status}): ${e.stdout || ''}${e.stderr || ''}`);
+    }
+  };
   return { run, port, dns };
 }
 
@@ -188,10 +199,14 @@ async function main() {
   const addrA = `${ua}@${ZONE}`, addrB = `${ub}@${ZONE}`;
 
   await check('two profiles create identities (Argon2id in a worker)', async () => {
-    await shot(A, '01-setup');
     await create(A, app, ua, pa);
     await create(B, app, ub, pb);
     await shot(A, '02-empty-messenger');
+    if (process.env.DMP_AUTH_MODE === 'multi-tenant') {
+      await A.page.click('#settings');
+      const reg = await A.page.textContent('#registration');
+      assert(/^registered/.test(reg), `registered with the node, got: ${reg}`);
+    }
   });
 
   let fpA, fpB;
@@ -239,12 +254,35 @@ async function main() {
     await B.page.setViewportSize({ width: 1100, height: 760 });
   });
 
+  if (process.env.DMP_AUTH_MODE === 'open') {
+    await check('first contact lands in the intro queue; accept pins the sender', async () => {
+      const D = await profile('dave');
+      const ud = `dave-${RUN}`, addrD = `${ud}@${ZONE}`;
+      await create(D, app, ud, `dave pass ${RUN}`);
+      await addContact(D, addrA);
+      const hello = `hi alice, it's dave ${RUN}`;
+      await send(D, hello);
+      await A.page.waitForFunction(() => document.querySelector('#requests-count')?.textContent === '1',
+        null, { timeout: 60000 });
+      await A.page.click('#requests');
+      await A.page.waitForSelector('#intros .intro');
+      assert((await A.page.textContent('#intros .intro .text')) === hello, 'request shows the text');
+      await shot(A, '12-requests');
+      await A.page.click(`button[aria-label="Accept request from ${addrD}"]`);
+      await A.page.waitForSelector('#thread-title');
+      assert((await A.page.textContent('#thread-title')) === addrD, 'thread with dave');
+      const texts = await A.page.$$eval('#messages .msg .text', (ms) => ms.map((m) => m.textContent));
+      assert(texts.includes(hello), 'accepted message is in the thread');
+    });
+  }
+
   const c = cli();
   if (c) {
     const uc = `carol-${RUN}`, addrC = `${uc}@${ZONE}`;
     await check('browser <-> reference CLI (dnsmesh 0.7.5) through the node, both directions', async () => {
+      const token = process.env.DMP_CLI_TOKEN ? ['--http-token', process.env.DMP_CLI_TOKEN] : [];
       c.run('init', uc, '--domain', ZONE, '--endpoint', NODE, '--dns-resolvers', c.dns,
-        '--dns-port', c.port, '--no-probe-local-dns');
+        '--dns-port', c.port, '--no-probe-local-dns', ...token);
       c.run('identity', 'publish');
       c.run('identity', 'refresh-prekeys');
       c.run('identity', 'fetch', addrA, '--add');
