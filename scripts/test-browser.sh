@@ -7,8 +7,11 @@
 # test-artifacts/browser/ (gitignored).
 #
 # Usage: scripts/test-browser.sh [NODE_URL]
-#   Without NODE_URL it builds dmp-node, starts it on 127.0.0.1 (free ports,
-#   temporary SQLite, zone mesh.test) and stops it at the end. With NODE_URL
+#   Without NODE_URL it builds dmp-node and runs the suite twice, each time
+#   against a fresh node on 127.0.0.1 (free ports, temporary SQLite, zone
+#   mesh.test, the client served at / by --web-dir): multi-tenant with
+#   self-service registration, then open (adds the intro-queue check);
+#   DMP_AUTH_MODE=open|multi-tenant runs just one. With NODE_URL
 #   (say, an edge node) it runs against that node; set DMP_ZONE to its zone,
 #   and DMP_DNS_ADDR=host:port for the reference CLI checks (or
 #   DMP_SKIP_REFERENCE=1).
@@ -43,23 +46,16 @@ export DMP_ZONE="${DMP_ZONE:-mesh.test}"
 export DMP_DIST="$ROOT/dist"
 export DMP_ARTIFACTS="${DMP_ARTIFACTS:-$ROOT/test-artifacts/browser}"
 
-if [ $# -ge 1 ]; then
-  export DMP_NODE_URL="$1"
-  log "using the node at $DMP_NODE_URL"
-else
-  log "building dmp-node"
-  cargo build --locked -p dmp-node >&2
-  node_bin="$(cargo metadata --locked --no-deps --format-version 1 |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/dmp-node"
+# start_node MODE: a fresh dmp-node (free ports, temporary SQLite) in auth
+# mode MODE, its addresses exported for run.mjs.
+start_node() {
+  export DMP_AUTH_MODE="$1"
+  unset DMP_CLI_TOKEN DMP_APP_URL
+  rm -f "$work/node.db" "$work/node.out" "$work/node.err"
   web_args=()
   if "$node_bin" --help 2>/dev/null | grep -q -- '--web-dir'; then
     web_args=(--web-dir "$DMP_DIST")
   fi
-  # Default: multi-tenant with self-service registration, as a public node
-  # runs (the browser registers and publishes with its bearer token).
-  # DMP_AUTH_MODE=open runs an open node, which also carries first-contact
-  # claims over HTTP and so adds the intro-queue check.
-  export DMP_AUTH_MODE="${DMP_AUTH_MODE:-multi-tenant}"
   reg_env=()
   if [ "$DMP_AUTH_MODE" = multi-tenant ]; then
     # Every profile and the CLI register from 127.0.0.1: lift the per-IP
@@ -86,8 +82,32 @@ else
   DMP_DNS_ADDR="$(sed -n 's/^dns: \([0-9.]*:[0-9]*\)\/.*/\1/p' "$work/node.out" | head -1)"
   export DMP_DNS_ADDR DMP_NODE_PID="$node_pid"
   [ -n "$DMP_NODE_URL" ] && [ -n "$DMP_DNS_ADDR" ] || { cat "$work/node.out" >&2; log "could not read the node's addresses"; exit 1; }
-  [ ${#web_args[@]} -gt 0 ] && export DMP_APP_URL="$DMP_NODE_URL"
-  log "dmp-node at $DMP_NODE_URL, DNS $DMP_DNS_ADDR"
+  if [ ${#web_args[@]} -gt 0 ]; then export DMP_APP_URL="$DMP_NODE_URL"; fi
+}
+
+if [ $# -ge 1 ]; then
+  export DMP_NODE_URL="$1"
+  log "using the node at $DMP_NODE_URL"
+  node tests/browser/run.mjs
+  exit 0
 fi
 
-node tests/browser/run.mjs
+log "building dmp-node"
+cargo build --locked -p dmp-node >&2
+node_bin="$(cargo metadata --locked --no-deps --format-version 1 |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/dmp-node"
+
+# Default: a multi-tenant node with self-service registration, as a public
+# node runs (the browser registers and publishes with its bearer token), then
+# an open node, which also carries first-contact claims over HTTP and so adds
+# the intro-queue check. DMP_AUTH_MODE picks one of them.
+artifacts="$DMP_ARTIFACTS"
+for mode in ${DMP_AUTH_MODE:-multi-tenant open}; do
+  export DMP_ARTIFACTS="$artifacts/$mode"
+  start_node "$mode"
+  log "[$mode] dmp-node at $DMP_NODE_URL, DNS $DMP_DNS_ADDR"
+  node tests/browser/run.mjs
+  if kill -0 "$node_pid" 2>/dev/null; then kill "$node_pid"; fi
+  wait "$node_pid" 2>/dev/null || true
+  node_pid=""
+done
