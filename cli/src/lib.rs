@@ -4,6 +4,7 @@
 //! `replay_cache.json`), the network layer (`net`) and the command
 //! implementations the binary (`src/main.rs`) wires to clap.
 
+pub mod cluster;
 pub mod config;
 pub mod ctx;
 pub mod intros;
@@ -14,5 +15,6 @@ pub mod prekeys;
 pub mod registration;
 pub mod replay;
 pub mod rng;
+pub mod rotate;
 pub mod tokens;
 pub mod yaml;

@@ -12,7 +12,7 @@ use dmp_cli::ctx::Ctx;
 mod admin;
 use dmp_cli::keys::{self, Fail};
 use dmp_cli::tokens::{self, TokenStore, ascii_json, iso_utc, json_str};
-use dmp_cli::{messaging, registration};
+use dmp_cli::{cluster, messaging, registration};
 use dmp_core::crypto::hex;
 use dmp_core::wire::RecordKind;
 use std::net::IpAddr;
@@ -131,6 +131,12 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         timeout: f64,
     },
+    /// Cluster mode: pin a cluster operator's key, fetch and verify its manifest.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Bootstrap: find a domain's cluster through its zone operator's signed record.
+    #[command(subcommand)]
+    Bootstrap(BootstrapCmd),
     /// Check config, passphrase, resolvers, the write path and your records.
     #[command(after_help = "Example:\n  dnsmesh doctor")]
     Doctor {
@@ -165,6 +171,62 @@ enum IntroCmd {
         id: i64,
         #[arg(long, default_value = "")]
         note: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCmd {
+    /// Pin the cluster operator key and base domain (verify it out of band).
+    #[command(after_help = "Example:\n  dnsmesh cluster pin 6c8c...84 mesh.example.com")]
+    Pin {
+        operator_spk: String,
+        base_domain: String,
+    },
+    /// Fetch and verify cluster.<base>; --save keeps the signed wire.
+    #[command(after_help = "Example:\n  dnsmesh cluster fetch --save")]
+    Fetch {
+        #[arg(long)]
+        save: bool,
+    },
+    /// Show the verified manifest, the nodes and the write quorum.
+    #[command(after_help = "Example:\n  dnsmesh cluster status")]
+    Status,
+    /// Verify the manifest, then turn cluster mode on.
+    #[command(after_help = "Example:\n  dnsmesh cluster enable")]
+    Enable,
+    /// Turn cluster mode off (the pin is kept).
+    #[command(after_help = "Example:\n  dnsmesh cluster disable")]
+    Disable,
+}
+
+#[derive(Subcommand, Debug)]
+enum BootstrapCmd {
+    /// Pin a zone operator's bootstrap signing key for a user domain.
+    #[command(after_help = "Example:\n  dnsmesh bootstrap pin example.com 9f1e...02")]
+    Pin {
+        user_domain: String,
+        signer_spk: String,
+    },
+    /// Fetch and verify _dmp.<user domain>.
+    #[command(
+        after_help = "Example:\n  dnsmesh bootstrap fetch --user-domain example.com --signer-spk 9f1e...02"
+    )]
+    Fetch {
+        #[arg(long)]
+        user_domain: Option<String>,
+        #[arg(long)]
+        signer_spk: Option<String>,
+    },
+    /// Find the cluster serving user@host: bootstrap record, then the
+    /// first entry whose manifest verifies.
+    #[command(after_help = "Example:\n  dnsmesh bootstrap discover alice@example.com --auto-pin")]
+    Discover {
+        address: String,
+        #[arg(long)]
+        signer_spk: Option<String>,
+        /// Pin the cluster found (only for the bootstrap domain you pinned).
+        #[arg(long)]
+        auto_pin: bool,
     },
 }
 
@@ -279,6 +341,31 @@ enum IdentityCmd {
         #[arg(long, default_value_t = 86400)]
         ttl: u32,
     },
+    /// EXPERIMENTAL: rotate to the key of a new passphrase (co-signed
+    /// rotation record, new identity record; revocation with --reason
+    /// compromise|lost_key).
+    #[command(
+        after_help = "Example:\n  dnsmesh identity rotate --experimental --new-passphrase-file ~/.dmp/new.pass --yes"
+    )]
+    Rotate {
+        #[arg(long)]
+        new_passphrase_file: Option<String>,
+        #[arg(long, default_value_t = 86400)]
+        ttl: u32,
+        /// Lifetime of the rotation record.
+        #[arg(long, default_value_t = 31_536_000)]
+        exp_seconds: u64,
+        /// Do not ask; also switch the local config to the new passphrase file.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, default_value = "routine", value_parser = ["routine", "compromise", "lost_key"])]
+        reason: String,
+        /// Required: acknowledges the draft wire format.
+        #[arg(long)]
+        experimental: bool,
+        #[arg(long)]
+        advertise_v2: bool,
+    },
     /// Look up someone's identity record; --add pins it as a contact.
     #[command(
         after_help = "Example:\n  dnsmesh identity fetch bob@mesh.example.com --add\n\nCompare the fingerprint with the person over another channel before trusting it."
@@ -385,6 +472,35 @@ fn run(cli: Cli) -> Result<(), Fail> {
         Command::Identity(IdentityCmd::RefreshPrekeys { count, ttl }) => {
             messaging::refresh_prekeys_cmd(&Ctx::open(&paths)?, count, ttl)
         }
+        Command::Identity(IdentityCmd::Rotate {
+            new_passphrase_file,
+            ttl,
+            exp_seconds,
+            yes,
+            reason,
+            experimental,
+            advertise_v2,
+        }) => {
+            if !experimental {
+                // Refuse before asking for any passphrase.
+                return Err(Fail::user(
+                    "key rotation is EXPERIMENTAL and subject to revision after the external \
+                     crypto audit — re-run with --experimental to proceed.",
+                ));
+            }
+            dmp_cli::rotate::rotate_cmd(
+                &mut Ctx::open(&paths)?,
+                dmp_cli::rotate::RotateArgs {
+                    new_passphrase_file,
+                    ttl,
+                    exp_seconds,
+                    yes,
+                    reason,
+                    experimental,
+                    advertise_v2,
+                },
+            )
+        }
         Command::Identity(IdentityCmd::Fetch {
             address,
             domain,
@@ -476,6 +592,31 @@ fn run(cli: Cli) -> Result<(), Fail> {
         }
         Command::Peers { zone, json, .. } => admin::peers(&paths, &zone, json),
         Command::Doctor { .. } => admin::doctor(&paths),
+        Command::Cluster(c) => match c {
+            ClusterCmd::Pin {
+                operator_spk,
+                base_domain,
+            } => cluster::cluster_pin(&paths, &operator_spk, &base_domain),
+            ClusterCmd::Fetch { save } => cluster::cluster_fetch(&paths, save),
+            ClusterCmd::Status => cluster::cluster_status(&paths),
+            ClusterCmd::Enable => cluster::cluster_enable(&paths),
+            ClusterCmd::Disable => cluster::cluster_disable(&paths),
+        },
+        Command::Bootstrap(c) => match c {
+            BootstrapCmd::Pin {
+                user_domain,
+                signer_spk,
+            } => cluster::bootstrap_pin(&paths, &user_domain, &signer_spk),
+            BootstrapCmd::Fetch {
+                user_domain,
+                signer_spk,
+            } => cluster::bootstrap_fetch(&paths, user_domain.as_deref(), signer_spk.as_deref()),
+            BootstrapCmd::Discover {
+                address,
+                signer_spk,
+                auto_pin,
+            } => cluster::bootstrap_discover(&paths, &address, signer_spk.as_deref(), auto_pin),
+        },
         Command::Contacts(ContactsCmd::List) => cmd_contacts_list(&paths),
         Command::Token(TokenCmd::List { json }) => cmd_token_list(&paths, json),
         Command::Token(TokenCmd::Forget { node }) => cmd_token_forget(&paths, &node),

@@ -172,3 +172,202 @@ fn prekeys_are_consumed_and_deleted_between_our_clients() {
     assert_eq!(db.count_live(0).unwrap(), 4, "and the local store");
     assert_eq!(bob.ok(&["recv"]).trim(), "(no new messages)");
 }
+
+/// The documented getting-started flow on the TSIG path, both users on
+/// DNS UPDATE (the reference CLI cannot send this way, R1): init, tsig
+/// register, identity publish, refresh-prekeys, send, recv. Also a bearer
+/// token from `register` used for HTTP writes.
+#[test]
+fn tsig_and_bearer_registration_flows_against_our_node() {
+    let node = our_node_multi_tenant();
+    let host = node.http.trim_start_matches("http://").to_string();
+    let (alice, bob) = (User::ours("alice"), User::ours("bob"));
+    for u in [&alice, &bob] {
+        u.init(&node, &[]);
+        let out = u.ok(&[
+            "tsig",
+            "register",
+            "--node",
+            &host,
+            "--scheme",
+            "http",
+            "--dns-server",
+            "127.0.0.1",
+            "--dns-port",
+            &node.dns.port().to_string(),
+        ]);
+        assert!(out.contains("  TSIG key:  "), "{out}");
+        u.ok(&["identity", "publish"]);
+        let out = u.ok(&["identity", "refresh-prekeys", "--count", "4"]);
+        assert!(out.starts_with("published 4/4 prekeys"), "{out}");
+    }
+    alice.ok(&["contacts", "add", "bob@mesh.test"]);
+    bob.ok(&["contacts", "add", "alice@mesh.test"]);
+    alice.ok(&["send", "bob@mesh.test", "over DNS UPDATE both ways"]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["over DNS UPDATE both ways".to_string()]);
+    assert_eq!(
+        node.txt(&dmp_core::names::prekey_pool_name("bob", ZONE))
+            .len(),
+        3,
+        "the used prekey was deleted by UPDATE"
+    );
+    bob.ok(&["send", "alice@mesh.test", "and back"]);
+    assert_eq!(bodies(&alice.ok(&["recv"])), vec!["and back".to_string()]);
+
+    // Bearer self-registration: the token is saved (even for host:port,
+    // the reference's R8) and used for HTTP writes.
+    let carol = User::ours("carol");
+    carol.init(&node, &[]);
+    let o = carol.run(&["identity", "publish"]);
+    assert_eq!(o.status.code(), Some(2), "no token yet: {o:?}");
+    let out = carol.ok(&["register", "--node", &host, "--scheme", "http"]);
+    assert!(out.starts_with("registered carol@mesh.test on "), "{out}");
+    let out = carol.ok(&["token", "list"]);
+    assert!(out.contains("carol@mesh.test"), "{out}");
+    let out = carol.ok(&["identity", "publish"]);
+    assert!(out.starts_with("published identity to id-"), "{out}");
+}
+
+/// `recv --watch` keeps polling and prints a message sent after it started;
+/// `doctor` passes on a healthy setup.
+#[test]
+fn watch_picks_up_new_messages_and_doctor_is_green() {
+    use std::io::BufRead;
+    let node = our_node();
+    let (alice, bob) = pair(&node);
+    let out = bob.ok(&["doctor"]);
+    assert!(out.contains("[ok]   identity published"), "{out}");
+    assert!(out.contains("[ok]   write path"), "{out}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dnsmesh"))
+        .arg("--config-home")
+        .arg(&bob.home)
+        .args(["recv", "--watch", "--interval", "1"])
+        .env("DMP_TOKENS_HOME", bob.home.join("tokens"))
+        .env("DMP_PASSPHRASE", "passphrase of bob")
+        .env("HOME", bob.home.join("fake-home"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    for text in ["first while watching", "second while watching"] {
+        alice.ok(&["send", "bob@mesh.test", text]);
+        let want = format!("  {text}");
+        let got = loop {
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(l) if l == want => break true,
+                Ok(_) => continue,
+                Err(_) => break false,
+            }
+        };
+        assert!(got, "`recv --watch` never printed {text:?}");
+    }
+}
+
+/// Cluster and bootstrap pins: records signed by test operator keys are
+/// fetched over DNS from our node and verified; wrong keys are refused.
+#[test]
+fn cluster_and_bootstrap_commands_verify_signed_records() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::bootstrap::{BootstrapEntry, BootstrapRecord};
+    use dmp_core::records::cluster::{ClusterManifest, ClusterNode};
+    let node = our_node();
+    let user = User::ours("ursula");
+    user.init(&node, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let operator = Signer25519::from_seed(&[7; 32]);
+    let zone_op = Signer25519::from_seed(&[9; 32]);
+    let manifest = ClusterManifest {
+        cluster_name: ZONE.into(),
+        operator_spk: operator.public(),
+        nodes: vec![ClusterNode {
+            node_id: "n1".into(),
+            http_endpoint: node.http.clone(),
+            dns_endpoint: Some(node.dns.to_string()),
+        }],
+        seq: 3,
+        exp: now + 3600,
+    }
+    .to_wire(&operator)
+    .unwrap();
+    let boot = BootstrapRecord {
+        user_domain: ZONE.into(),
+        signer_spk: zone_op.public(),
+        entries: vec![BootstrapEntry {
+            priority: 10,
+            cluster_base_domain: ZONE.into(),
+            operator_spk: operator.public(),
+        }],
+        seq: 1,
+        exp: now + 3600,
+    }
+    .to_wire(&zone_op)
+    .unwrap();
+    for (name, value) in [("cluster.mesh.test", &manifest), ("_dmp.mesh.test", &boot)] {
+        let r = dmp_cli::net::http::request(
+            "POST",
+            &format!("{}/v1/records/{name}", node.http),
+            Some(&serde_json::json!({"value": value, "ttl": 3600})),
+            None,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let op_hex = dmp_core::crypto::hex(&operator.public());
+    let zone_hex = dmp_core::crypto::hex(&zone_op.public());
+
+    // A wrong operator key finds nothing that verifies (exit 2).
+    user.ok(&["cluster", "pin", &zone_hex, ZONE]);
+    assert_eq!(user.run(&["cluster", "fetch"]).status.code(), Some(2));
+
+    // Bootstrap: pin the zone operator, discover, auto-pin the cluster.
+    user.ok(&["bootstrap", "pin", ZONE, &zone_hex]);
+    let out = user.ok(&["bootstrap", "fetch"]);
+    assert!(out.contains(&format!("operator_spk {op_hex}")), "{out}");
+    let out = user.ok(&["bootstrap", "discover", "someone@mesh.test", "--auto-pin"]);
+    assert!(out.contains("pinned cluster mesh.test"), "{out}");
+    let out = user.ok(&["cluster", "fetch", "--save"]);
+    assert!(out.starts_with("cluster: mesh.test\n  seq:   3\n"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(user.home.join("cluster_manifest.wire")).unwrap(),
+        manifest
+    );
+    assert!(
+        user.ok(&["cluster", "enable"])
+            .contains("cluster mode enabled.")
+    );
+    let out = user.ok(&["cluster", "status"]);
+    assert!(out.contains("cluster_enabled: true"), "{out}");
+    assert!(out.contains("write quorum: 1 of 1 nodes"), "{out}");
+    assert!(
+        user.ok(&["cluster", "disable"])
+            .contains("cluster mode disabled")
+    );
+}

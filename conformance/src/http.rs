@@ -76,13 +76,54 @@ pub fn request(
         .map_err(|e| format!("send {method} {path}: {e}"))?;
     // A server may answer (and close) before reading an oversized body.
     let _ = s.write_all(body);
+    // Read until the response is complete rather than until EOF: some
+    // servers (workerd behind wrangler dev) keep the socket open a while
+    // despite `Connection: close`.
     let mut raw = Vec::new();
-    if let Err(e) = s.read_to_end(&mut raw)
-        && raw.is_empty()
-    {
-        return Err(format!("read response to {method} {path}: {e}"));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+                if is_complete(&raw, method) {
+                    break;
+                }
+            }
+            Err(e) if raw.is_empty() => {
+                return Err(format!("read response to {method} {path}: {e}"));
+            }
+            Err(_) => break,
+        }
     }
     parse_response(&raw).map_err(|e| format!("{method} {path}: {e}"))
+}
+
+/// Whether `raw` holds a whole response (headers plus the body its
+/// headers announce).
+fn is_complete(raw: &[u8], method: &str) -> bool {
+    let Some(end) = find(raw, b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(raw.get(..end).unwrap_or_default()).to_ascii_lowercase();
+    let body = raw.get(end + 4..).unwrap_or_default();
+    let status = head.split(' ').nth(1).unwrap_or("");
+    if method == "HEAD" || status == "204" || status == "304" || status.starts_with('1') {
+        return true;
+    }
+    let header = |name: &str| {
+        head.split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) => body.len() >= n,
+        None => false,
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

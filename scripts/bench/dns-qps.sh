@@ -33,7 +33,8 @@
 #   DMP_BENCH_DURATION        seconds of dnsperf per server [20]
 #   DMP_BENCH_CLIENTS         dnsperf -c, UDP sockets [4]
 #   DMP_BENCH_OUTSTANDING     dnsperf -q, queries in flight [100]
-#   DMP_BENCH_NSD_SERVERS     NSD server-count (processes) [1]
+#   DMP_BENCH_NSD_SERVERS     NSD server-count (processes) [CPU count, as
+#                             dmp-node runs one UDP worker per CPU]
 #   DMP_BENCH_PUBLISH_SECONDS length of the durable and reference publish runs [10]
 #   DMP_BENCH_CONCURRENCY     HTTP publish clients against dmp-node [32]
 #   DMP_BENCH_REF_CONCURRENCY HTTP publish clients against the reference [8]
@@ -52,7 +53,7 @@ ROOT="$PWD"
 DURATION="${DMP_BENCH_DURATION:-20}"
 CLIENTS="${DMP_BENCH_CLIENTS:-4}"
 OUTSTANDING="${DMP_BENCH_OUTSTANDING:-100}"
-NSD_SERVERS="${DMP_BENCH_NSD_SERVERS:-1}"
+NSD_SERVERS="${DMP_BENCH_NSD_SERVERS:-$(nproc 2>/dev/null || echo 1)}"
 PUBLISH_SECONDS="${DMP_BENCH_PUBLISH_SECONDS:-10}"
 CONCURRENCY="${DMP_BENCH_CONCURRENCY:-32}"
 REF_CONCURRENCY="${DMP_BENCH_REF_CONCURRENCY:-8}"

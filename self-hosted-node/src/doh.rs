@@ -6,23 +6,55 @@
 //! through `dmp_core::dns::answer` over the same [`StoreTxt`] adapter as
 //! the UDP and TCP listeners, so every path gives the same RRset, the same
 //! NXDOMAIN/NODATA and the same SOA. Any origin may call it (CORS), and
-//! `Cache-Control: max-age` is the smallest TTL in the answer.
+//! `Cache-Control: max-age` is the smallest TTL in the answer. Queries
+//! share the DNS listener's per-IP rate (`DnsConfig::rate`, a bucket of
+//! their own); over it a client gets 429 with `Retry-After: 1`.
 
 use crate::AppState;
 use crate::dns_server::StoreTxt;
 use crate::store::unix_now_ms;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dmp_core::dns::doh::{self, DohError, DohQuery, DohResponse};
+use dmp_core::node::ratelimit::RateLimiter;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+/// Per-IP DoH buckets, made on first use from the configured rate.
+#[derive(Clone, Default)]
+struct Limits(Arc<OnceLock<Option<Mutex<RateLimiter<IpAddr>>>>>);
+
+impl Limits {
+    /// True when a query from `req`'s peer may go on (no peer address
+    /// known, as in a router driven without a socket: not limited).
+    fn allow(&self, state: &AppState, req: &Request) -> bool {
+        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() else {
+            return true;
+        };
+        let rate = state.config().dns.rate;
+        let lim = self
+            .0
+            .get_or_init(|| rate.enabled().then(|| Mutex::new(RateLimiter::new(rate))));
+        match lim {
+            None => true,
+            Some(m) => m
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .allow(&peer.ip(), unix_now_ms()),
+        }
+    }
+}
+
 /// The DoH routes.
 pub fn routes() -> Router<AppState> {
+    let limits = Limits::default();
+    let (l1, l2) = (limits.clone(), limits);
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -31,7 +63,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/dns-query",
-            get(doh_get).post(doh_post).options(no_content),
+            get(move |s: State<AppState>, req: Request| doh_get(s, req, l1))
+                .post(move |s: State<AppState>, req: Request| doh_post(s, req, l2))
+                .options(no_content),
         )
         .layer(cors)
 }
@@ -40,12 +74,35 @@ async fn no_content() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn doh_get(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    let parsed = doh::parse_get(q.as_deref().unwrap_or(""));
+fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::RETRY_AFTER, HeaderValue::from_static("1")),
+        ],
+        "{\"error\": \"rate limit exceeded\"}",
+    )
+        .into_response()
+}
+
+async fn doh_get(State(state): State<AppState>, req: Request, limits: Limits) -> Response {
+    if !limits.allow(&state, &req) {
+        state.metrics().inc_dns_outcome("rate_limited");
+        return too_many();
+    }
+    let parsed = doh::parse_get(req.uri().query().unwrap_or(""));
     run(&state, parsed)
 }
 
-async fn doh_post(State(state): State<AppState>, req: Request) -> Response {
+async fn doh_post(State(state): State<AppState>, req: Request, limits: Limits) -> Response {
+    if !limits.allow(&state, &req) {
+        state.metrics().inc_dns_outcome("rate_limited");
+        return too_many();
+    }
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -23,7 +23,10 @@ use tokio::net::TcpListener;
 /// /metrics, a health probe at /health and /stats over HTTP, and the web
 /// client (or a landing page) at /, storing records in SQLite. It prints
 /// the URL it listens on as its first line of output. DNS (TXT over UDP and
-/// TCP) is served from the same store. Each flag can also be set through
+/// TCP) is served from the same store. In multi-tenant mode users write
+/// with their own tokens (`dmp-node token`, or self-service registration
+/// at /v1/registration/*) or by DNS UPDATE signed with a registered TSIG
+/// key (--dns-update-enabled). Each flag can also be set through
 /// the environment variable shown (the names the reference node, dnsmesh
 /// 0.7.5, uses where it has one). SIGTERM or SIGINT stops it after
 /// in-flight requests finish.
@@ -107,9 +110,10 @@ struct Args {
     #[arg(long, env = "DMP_SERVED_ZONE")]
     served_zone: Option<String>,
 
-    /// DNS queries per second per source IP (UDP and TCP counted apart);
-    /// 0 disables. Over the limit a UDP query gets an empty truncated
-    /// answer (the client retries over TCP) and a TCP query REFUSED. The
+    /// DNS queries per second per source IP (UDP, TCP and DoH counted
+    /// apart); 0 disables. Over the limit a UDP query gets an empty
+    /// truncated answer (the client retries over TCP), a TCP query REFUSED
+    /// and a DoH request HTTP 429. The
     /// default is 4x the reference's 50/s, since one recursive resolver
     /// speaks for many users.
     #[arg(long, env = "DMP_DNS_RATE", default_value_t = 200.0)]
@@ -318,6 +322,12 @@ async fn main() -> ExitCode {
             .first()
             .map_or("(any)", |z| z.name.as_str());
         let _ = writeln!(out, "dns: {a}/udp+tcp, zone {zone}");
+        let url = dmp_node::url_for(bound);
+        let web = state.config().web.web_dir.as_ref().map_or_else(
+            || "landing page (no --web-dir)".to_owned(),
+            |d| format!("web client from {}", d.display()),
+        );
+        let _ = writeln!(out, "doh: {url}dns-query, metrics: {url}metrics, /: {web}");
         let _ = out.flush();
     }
     let dns = tokio::spawn(dns_server::serve(

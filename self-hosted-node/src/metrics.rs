@@ -19,7 +19,8 @@
 //! * `dmp_dns_request_duration_seconds{transport}`: histogram, `udp`,
 //!   `tcp` or `doh`.
 //! * `dmp_dns_updates_total{outcome}`: counter of answered DNS UPDATEs by
-//!   RCODE name ([`Metrics::observe_update`]).
+//!   RCODE name; the DNS listener counts every UPDATE response it sends
+//!   ([`Metrics::observe_update`]).
 //! * `dmp_sync_pulled_records_total`: counter of records taken in by
 //!   anti-entropy ([`Metrics::inc_sync_pulled`]).
 //! * `dmp_build_info{version}` (always 1) and

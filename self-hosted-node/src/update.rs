@@ -42,13 +42,25 @@ impl UpdateHandler for Handler {
         let db = Arc::clone(&self.db);
         Box::pin(async move {
             let stub = dmp_core::dns::stub_response(&packet, rcode::SERVFAIL);
-            match tokio::task::spawn_blocking(move || process(&state, &db, &packet, peer)).await {
+            let metrics = state.metrics().clone();
+            let resp = match tokio::task::spawn_blocking(move || {
+                process(&state, &db, &packet, peer)
+            })
+            .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "UPDATE task failed");
                     stub
                 }
+            };
+            if let Some(rc) = resp
+                .as_deref()
+                .and_then(dmp_core::dns::client::response_rcode)
+            {
+                metrics.observe_update(rc);
             }
+            resp
         })
     }
 }
@@ -104,9 +116,12 @@ fn process(state: &AppState, db: &TsigDb, packet: &[u8], peer: SocketAddr) -> Op
         },
     };
     // Unsigned claims: open to anyone with the claim provider role on;
-    // receiver-only mode admits the mailboxes of registered users.
-    let registered: Option<BTreeSet<String>> =
-        (cfg.receiver_claims && !cfg.claim_provider).then(|| match db.all_active(now) {
+    // receiver-only mode admits the mailboxes of registered users (the set
+    // is only built for unsigned messages, the only ones it applies to).
+    let registered: Option<BTreeSet<String>> = (req.key.is_none()
+        && cfg.receiver_claims
+        && !cfg.claim_provider)
+        .then(|| match db.all_active(now) {
             Ok(keys) => keys
                 .iter()
                 .flat_map(|k| {

@@ -12,6 +12,7 @@
 //!   services, ports and mounts (a small indentation parser here; a full
 //!   parse through python3's `yaml` module as well when it is installed).
 //! * `deploy/Caddyfile` must proxy to the node's HTTP port.
+#![cfg(unix)]
 
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use std::collections::BTreeMap;
@@ -232,8 +233,17 @@ fn docker_entrypoint_serves_health_and_dns() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("data").join("dmp.db");
     let mut env: BTreeMap<String, String> = stage.env.iter().cloned().collect();
-    // The only changes: loopback, free ports, a temp database.
+    // Stands in for the web client the image copies in from its web stage.
+    let web = dir.path().join("web");
+    std::fs::create_dir(&web).unwrap();
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><title>web client</title>\n",
+    )
+    .unwrap();
+    // The only changes: loopback, free ports, a temp database, the web dir.
     for (k, v) in [
+        ("DMP_WEB_DIR", web.to_str().unwrap()),
         ("DMP_HTTP_HOST", "127.0.0.1"),
         ("DMP_HTTP_PORT", "0"),
         ("DMP_DNS_HOST", "127.0.0.1"),
@@ -254,7 +264,7 @@ fn docker_entrypoint_serves_health_and_dns() {
         .envs(&env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .expect("start dmp-node");
     let mut node = NodeGuard(child);
@@ -271,9 +281,10 @@ fn docker_entrypoint_serves_health_and_dns() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while dns_addr.is_none() {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("dmp-node printed no `dns:` line within 30 s");
+        let Ok(line) = rx.recv_timeout(left) else {
+            let err = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+            panic!("dmp-node printed no `dns:` line (exited or 30 s passed); stderr:\n{err}");
+        };
         if let Some(url) = line.split("listening on http://").nth(1) {
             http_addr = Some(url.trim_end_matches('/').parse::<SocketAddr>().unwrap());
         }
@@ -289,6 +300,12 @@ fn docker_entrypoint_serves_health_and_dns() {
     let (status, body) = http(http_addr, "GET /health HTTP/1.0\r\n\r\n");
     assert_eq!(status, 200, "/health: {body}");
     assert!(body.contains("ok"), "/health body: {body}");
+    let (status, body) = http(http_addr, "GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("web client"),
+        "/ must serve DMP_WEB_DIR: {body}"
+    );
 
     // The image's HEALTHCHECK passes against the node and fails without one.
     if Command::new("bash").arg("-c").arg("true").status().is_ok() {
@@ -326,7 +343,10 @@ fn docker_entrypoint_serves_health_and_dns() {
 
     // `docker stop` sends SIGTERM: the node must exit cleanly and promptly.
     let pid = node.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    // sh's builtin kill: no dependency on a procps `kill` binary.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status();
     assert!(matches!(killed, Ok(s) if s.success()), "kill -TERM failed");
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {

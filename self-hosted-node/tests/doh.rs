@@ -274,3 +274,195 @@ async fn bad_requests_get_clear_errors_and_the_node_keeps_answering() {
         .json();
     assert_eq!(json_values(&j), vec!["fine".to_string()]);
 }
+
+#[tokio::test]
+async fn doh_shares_the_dns_rate_and_answers_429_over_it() {
+    let dns = dmp_node::dns_server::DnsConfig {
+        rate: dmp_core::node::ratelimit::Rate::new(1.0, 3.0),
+        ..zone_config()
+    };
+    let node = TestNode::start(dns, dmp_node::Config::default()).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let r = node
+            .get(&format!("/dns-query?name=a.{ZONE}&type=TXT"))
+            .await;
+        if r.status == 429 {
+            assert_eq!(r.header("retry-after"), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    // Burst 3, then 1/s: 3 pass (4 if the loop took over a second).
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&ok), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    // Other routes are not limited by it.
+    assert_eq!(node.get("/health").await.status, 200);
+}
+
+/// The real binary: zone and apex flags (and their env variables) reach
+/// UDP and DoH alike, and `--help` documents them.
+mod binary {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    struct Proc(Child);
+
+    impl Drop for Proc {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts the node; returns it with its HTTP and DNS addresses.
+    fn spawn(
+        db: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> (Proc, std::net::SocketAddr, std::net::SocketAddr) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+            .env_clear()
+            .envs(envs.iter().copied())
+            .arg("--db-path")
+            .arg(db)
+            .args(["--http-port", "0", "--dns-port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn dmp-node");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        for _ in 0..4 {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            lines.push(l);
+        }
+        let http = lines[0]
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|u| u.strip_prefix("http://"))
+            .and_then(|u| u.strip_suffix('/'))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("URL first: {lines:?}"));
+        let dns = lines[2]
+            .strip_prefix("dns: ")
+            .and_then(|l| l.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("dns line: {lines:?}"));
+        assert!(lines[3].contains("dns-query"), "{lines:?}");
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut sink);
+        });
+        (Proc(child), http, dns)
+    }
+
+    #[tokio::test]
+    async fn apex_and_soa_flags_reach_udp_and_doh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_p, http_addr, dns) = spawn(
+            &dir.path().join("a.db"),
+            &[
+                "--served-zone",
+                "Mesh.Test.",
+                "--dns-apex-ns",
+                "ns1.mesh.test,ns2.mesh.test",
+                "--dns-apex-a",
+                "192.0.2.7",
+                "--dns-soa-rname",
+                "ops@mesh.test",
+                "--dns-ttl",
+                "45",
+            ],
+            &[],
+        );
+        let a = udp_raw(dns, &query(1, "mesh.test", 1, None)).await.unwrap();
+        assert_eq!((rcode(&a), counts(&a)[1]), (0, 1));
+        assert_eq!(&a[a.len() - 4..], &[192, 0, 2, 7]);
+        let ns = udp_raw(dns, &query(2, "mesh.test", 2, None)).await.unwrap();
+        assert_eq!(counts(&ns)[1], 2);
+        let nx = udp_raw(dns, &query(3, "nope.mesh.test", 16, None))
+            .await
+            .unwrap();
+        assert_eq!((rcode(&nx), counts(&nx)[2]), (3, 1));
+        let r = http(
+            http_addr,
+            "GET",
+            "/dns-query?name=nope.mesh.test&type=TXT",
+            &[],
+            b"",
+        )
+        .await;
+        let j = r.json();
+        assert_eq!(j["Status"], 3);
+        let soa = j["Authority"][0]["data"].as_str().unwrap().to_string();
+        assert!(
+            soa.starts_with("ns1.mesh.test. ops.mesh.test. "),
+            "SOA {soa}"
+        );
+        assert!(soa.ends_with(" 3600 600 604800 45"), "SOA {soa}");
+        assert_eq!(j["Authority"][0]["TTL"], 45);
+        assert_eq!(r.header("cache-control"), Some("max-age=45"));
+        // Outside the served zone: REFUSED.
+        let out = udp_raw(dns, &query(4, "other.example", 16, None))
+            .await
+            .unwrap();
+        assert_eq!(rcode(&out), 5);
+    }
+
+    #[tokio::test]
+    async fn the_env_variables_work_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_p, _http, dns) = spawn(
+            &dir.path().join("b.db"),
+            &[],
+            &[
+                ("DMP_SERVED_ZONE", "mesh.test"),
+                ("DMP_DNS_APEX_AAAA", "2001:db8::5"),
+                ("DMP_DNS_APEX_SOA_RNAME", "hm.mesh.test"),
+                ("DMP_DNS_RATE", "0"),
+            ],
+        );
+        let r = udp_raw(dns, &query(1, "mesh.test", 28, None))
+            .await
+            .unwrap();
+        assert_eq!(counts(&r)[1], 1);
+        assert_eq!(&r[r.len() - 2..], &[0, 5]);
+        let nd = udp_raw(dns, &query(2, "mesh.test", 16, None))
+            .await
+            .unwrap();
+        assert_eq!((rcode(&nd), counts(&nd)[1], counts(&nd)[2]), (0, 0, 1));
+    }
+
+    #[test]
+    fn help_documents_the_new_flags_with_their_env() {
+        let out = Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for needle in [
+            "--web-dir",
+            "DMP_WEB_DIR",
+            "--dns-rate",
+            "DMP_DNS_RATE",
+            "DMP_DNS_BURST",
+            "DMP_DNS_UDP_WORKERS",
+            "DMP_DNS_APEX_NS",
+            "DMP_DNS_APEX_A",
+            "DMP_DNS_APEX_AAAA",
+            "DMP_DNS_APEX_SOA_RNAME",
+            "/dns-query",
+            "/metrics",
+        ] {
+            assert!(text.contains(needle), "--help lacks {needle}");
+        }
+    }
+}

@@ -26,7 +26,7 @@ fn now() -> u64 {
 #[test]
 fn a_record_written_to_a_reaches_c_through_b() {
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb, pc) = (free_port(), free_port(), free_port());
+    let [pa, pb, pc] = free_ports::<3>();
     let url = |p: u16| format!("http://127.0.0.1:{p}");
     // A chain: C only knows B, A only knows B.
     let a = start_node(&dir.path().join("a"), pa, &[("DMP_SYNC_PEERS", url(pb))]);
@@ -73,7 +73,7 @@ fn a_record_written_to_a_reaches_c_through_b() {
 #[test]
 fn a_restarted_node_resumes_from_its_saved_cursor() {
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb) = (free_port(), free_port());
+    let [pa, pb] = free_ports::<2>();
     let a = start_node(&dir.path().join("a"), pa, &[]);
     let b_env = [("DMP_SYNC_PEERS", a.url())];
     let mut b = start_node(&dir.path().join("b"), pb, &b_env);
@@ -132,7 +132,10 @@ struct Offer {
 
 /// A peer that serves forged records: a tiny HTTP/1.1 server on a thread.
 /// Returns its URL and the log of request targets it saw.
-fn malicious_peer(offers: Vec<Offer>) -> (String, Arc<Mutex<Vec<String>>>) {
+fn malicious_peer(
+    offers: Vec<Offer>,
+    manifest: Option<String>,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -197,13 +200,18 @@ fn malicious_peer(offers: Vec<Offer>) -> (String, Arc<Mutex<Vec<String>>>) {
                     .chain(std::iter::once(serde_json::json!({"name": "unasked.mesh.test", "value": "smuggled", "ttl": 3000})))
                     .collect();
                 serde_json::json!({"records": recs}).to_string()
+            } else if target == "/v1/sync/cluster-manifest" {
+                manifest
+                    .as_ref()
+                    .map(|w| serde_json::json!({"wire": w, "seq": 0, "exp": 0, "cluster_name": "mesh.test"}).to_string())
+                    .unwrap_or_default()
             } else {
                 String::new()
             };
-            let status = if target.starts_with("/v1/sync/digest") || target == "/v1/sync/pull" {
-                "200 OK"
-            } else {
+            let status = if resp.is_empty() {
                 "204 No Content"
+            } else {
+                "200 OK"
             };
             let _ = write!(
                 s,
@@ -260,7 +268,7 @@ fn forged_records_from_a_peer_are_never_stored_and_do_not_stall_the_cursor() {
             ts: 6_000,
         },
     ];
-    let (peer_url, seen) = malicious_peer(offers);
+    let (peer_url, seen) = malicious_peer(offers, None);
     let dir = tempfile::tempdir().unwrap();
     let b = start_node(
         &dir.path().join("b"),
@@ -306,4 +314,235 @@ fn forged_records_from_a_peer_are_never_stored_and_do_not_stall_the_cursor() {
             .contains(&format!("cursor={good_cursor}&limit=1000")),
         "{targets:?}"
     );
+}
+
+fn manifest(signer: &Signer25519, seq: u64, nodes: &[(&str, &str)]) -> String {
+    ClusterManifest {
+        cluster_name: "mesh.test".into(),
+        operator_spk: signer.public(),
+        nodes: nodes
+            .iter()
+            .map(|(id, url)| ClusterNode {
+                node_id: (*id).into(),
+                http_endpoint: (*url).into(),
+                dns_endpoint: None,
+            })
+            .collect(),
+        seq,
+        exp: now() + 86_400,
+    }
+    .to_wire(signer)
+    .unwrap()
+}
+
+#[test]
+fn gossip_adopts_only_a_higher_seq_manifest_signed_by_the_pinned_operator() {
+    let operator = Signer25519::from_seed(&[3u8; 32]);
+    let spk = hex(&operator.public());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let self_url = format!("http://127.0.0.1:{port}");
+    std::fs::create_dir_all(dir.path().join("n")).unwrap();
+    // The node starts from a seq-5 manifest listing itself and three
+    // peers: p1 gossips an older seq 4, "rogue" a seq 9 signed by another
+    // key, "good" a seq 6 signed by the operator. Only seq 6 is adopted.
+    let (p2_url, _) = malicious_peer(Vec::new(), None);
+    let older = manifest(&operator, 4, &[("me", &self_url), ("p2", &p2_url)]);
+    let (p1_url_b, _) = malicious_peer(Vec::new(), Some(older));
+    let rogue = manifest(
+        &Signer25519::from_seed(&[4u8; 32]),
+        9,
+        &[("me", &self_url), ("p2", &p2_url)],
+    );
+    let (rogue_url, _) = malicious_peer(Vec::new(), Some(rogue));
+    // A higher seq signed by the operator, served by the last peer.
+    let newer = manifest(&operator, 6, &[("me", &self_url), ("p2", &p2_url)]);
+    let (good_url, good_seen) = malicious_peer(Vec::new(), Some(newer.clone()));
+    let file = manifest(
+        &operator,
+        5,
+        &[
+            ("me", &self_url),
+            ("p1", &p1_url_b),
+            ("rogue", &rogue_url),
+            ("good", &good_url),
+        ],
+    );
+    std::fs::write(dir.path().join("n/cluster.json"), &file).unwrap();
+    let node = start_node(
+        &dir.path().join("n"),
+        port,
+        &[("DMP_SYNC_OPERATOR_SPK", spk), ("DMP_NODE_ID", "me".into())],
+    );
+    // The file's manifest is published at start and served (the base
+    // domain comes from the file).
+    wait_for(LIMIT, || {
+        let (code, body) = request(
+            node.addr,
+            "GET",
+            "/v1/sync/cluster-manifest",
+            Some(TOKEN),
+            "",
+        );
+        code == 200 && body.contains("\"seq\": 5")
+    });
+
+    wait_for(LIMIT, || {
+        status(node.addr)["installed_manifest_seq"].as_u64() == Some(6)
+    });
+    let st = status(node.addr);
+    assert_eq!(st["manifests_adopted"].as_u64(), Some(1), "{st}");
+    let peers: Vec<&str> = st["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(peers, ["p2"], "{st}");
+    assert_eq!(values(node.addr, "cluster.mesh.test").len(), 2);
+    let (_, body) = request(
+        node.addr,
+        "GET",
+        "/v1/sync/cluster-manifest",
+        Some(TOKEN),
+        "",
+    );
+    assert!(body.contains(&newer), "{body}");
+    assert!(
+        good_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|t| t == "/v1/sync/cluster-manifest")
+    );
+}
+
+fn dmp_cluster(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-cluster"))
+        .args(args)
+        .output()
+        .expect("run dmp-cluster");
+    assert!(
+        out.status.success(),
+        "dmp-cluster {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The operator flow of docs/FEDERATION.md (and docker-compose.cluster.yml)
+/// with real processes: key, signed manifest as every node's cluster file,
+/// peers taken from it, the pinned operator key, and a bootstrap record.
+#[test]
+fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("operator.key");
+    let spk = dmp_cluster(&["keygen", "--out", key.to_str().unwrap()]);
+    assert_eq!(spk.len(), 64);
+    assert_eq!(
+        dmp_cluster(&["pubkey", "--key", key.to_str().unwrap()]),
+        spk
+    );
+    // keygen never overwrites a key.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-cluster"))
+        .args(["keygen", "--out", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let ports = free_ports::<3>();
+    let ids = ["n1", "n2", "n3"];
+    let specs: Vec<String> = ids
+        .iter()
+        .zip(ports)
+        .map(|(id, p)| format!("{id}=http://127.0.0.1:{p}"))
+        .collect();
+    let manifest_file = dir.path().join("cluster.json");
+    let mut args = vec![
+        "manifest",
+        "--key",
+        key.to_str().unwrap(),
+        "--cluster",
+        "mesh.test",
+        "--seq",
+        "1",
+        "--out",
+        manifest_file.to_str().unwrap(),
+    ];
+    for s in &specs {
+        args.extend(["--node", s.as_str()]);
+    }
+    let wire = dmp_cluster(&args);
+    assert!(wire.starts_with("v=dmp1;t=cluster;"));
+    let summary = dmp_cluster(&[
+        "verify",
+        "--spk",
+        &spk,
+        "--cluster",
+        "mesh.test",
+        &format!("@{}", manifest_file.display()),
+    ]);
+    assert!(
+        summary.contains("seq 1") && summary.contains("3 nodes"),
+        "{summary}"
+    );
+
+    let nodes: Vec<Node> = ids
+        .iter()
+        .zip(ports)
+        .map(|(id, port)| {
+            let d = dir.path().join(id);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::copy(&manifest_file, d.join("cluster.json")).unwrap();
+            start_node(
+                &d,
+                port,
+                &[
+                    ("DMP_NODE_ID", id.to_string()),
+                    ("DMP_SYNC_OPERATOR_SPK", spk.clone()),
+                ],
+            )
+        })
+        .collect();
+    publish(nodes[0].addr, "hello.mesh.test", "from n1");
+    wait_for(LIMIT, || {
+        nodes
+            .iter()
+            .all(|n| values(n.addr, "hello.mesh.test") == ["from n1"])
+    });
+    for n in &nodes {
+        assert_eq!(values(n.addr, "cluster.mesh.test"), std::slice::from_ref(&wire));
+        let st = status(n.addr);
+        assert_eq!(st["peers"].as_array().unwrap().len(), 2, "{st}");
+        assert_eq!(st["installed_manifest_seq"].as_u64(), Some(1), "{st}");
+    }
+
+    // The zone operator's bootstrap record pointing at this cluster.
+    let zone_key = dir.path().join("zone.key");
+    let zone_spk = dmp_cluster(&["keygen", "--out", zone_key.to_str().unwrap()]);
+    let boot = dmp_cluster(&[
+        "bootstrap",
+        "--key",
+        zone_key.to_str().unwrap(),
+        "--domain",
+        "example.test",
+        "--seq",
+        "1",
+        "--entry",
+        &format!("10=mesh.test={spk}"),
+    ]);
+    let zone_spk: [u8; 32] = dmp_node::sync::decode_hex32(&zone_spk).unwrap();
+    let (entry, view) = dmp_core::client::cluster::resolve_bootstrap(
+        &[boot.as_str()],
+        &zone_spk,
+        "example.test",
+        |name| {
+            assert_eq!(name, "cluster.mesh.test");
+            vec![wire.as_str()]
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(entry.cluster_base_domain, "mesh.test");
+    assert_eq!(view.nodes().len(), 3);
 }

@@ -254,3 +254,46 @@ fn token_database_is_shared_with_the_reference_admin() {
         401
     );
 }
+
+/// A token database the node cannot use stops it at start with a message
+/// naming the file, instead of running without per-user auth.
+#[test]
+fn unusable_token_database_stops_the_node() {
+    let (dir, db) = tmpdb();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    // Written by a newer schema.
+    let tokdb = db.with_file_name("dmp_tokens.db");
+    let c = rusqlite::Connection::open(&tokdb).unwrap();
+    c.execute_batch("PRAGMA user_version = 3;").unwrap();
+    drop(c);
+    let run = |env: &[(&str, String)]| {
+        Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .arg("--db-path")
+            .arg(&db)
+            .args(["--http-port", "0", "--dns-port", "0"])
+            .output()
+            .unwrap()
+    };
+    let o = run(&multi_tenant_env());
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("dmp_tokens.db") && err.contains("schema version 3"),
+        "{err}"
+    );
+    // A TSIG keystore in a directory that does not exist.
+    let mut env = multi_tenant_env();
+    env.retain(|(k, _)| *k != "DMP_AUTH_MODE");
+    env.push(("DMP_DNS_UPDATE_ENABLED", "1".into()));
+    let missing = dir.path().join("missing/dir/keys.db");
+    env.push(("DMP_TSIG_DB_PATH", missing.to_string_lossy().into_owned()));
+    let o = run(&env);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot open the TSIG keystore"),
+        "{}",
+        stderr(&o)
+    );
+}

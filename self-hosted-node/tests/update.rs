@@ -265,6 +265,24 @@ fn values_per_name_cap_counts_stored_values() {
     assert_eq!(signed(&e, &[add(&id, "v=3", 60)]), rcode::NOERROR);
     assert_eq!(signed(&e, &[add(&id, "v=5", 60)]), rcode::REFUSED);
     assert_eq!(txt(e.node.dns, &id).len(), 3);
+    // Every answered UPDATE is counted by outcome.
+    let auth = format!("Bearer {OP}");
+    let m = req(
+        e.node.http,
+        "GET",
+        "/metrics",
+        &[("Authorization", &auth)],
+        "",
+    )
+    .body;
+    assert!(
+        m.contains("dmp_dns_updates_total{outcome=\"noerror\"} 2.0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("dmp_dns_updates_total{outcome=\"refused\"} 2.0"),
+        "{m}"
+    );
 }
 
 fn claim(sender: &Keypair, exp_in: u64) -> String {
@@ -403,4 +421,211 @@ fn update_disabled_is_refused_and_keys_take_effect_at_once() {
         rcode::NOERROR
     );
     assert_eq!(txt(e.node.dns, &id), vec!["v=new"]);
+}
+
+/// Registers `user` by tsig-confirm at `http` and returns its key.
+fn tsig_key(http: SocketAddr, user: &User) -> TsigKey {
+    let r = post_json(
+        http,
+        "/v1/registration/tsig-confirm",
+        &user.confirm_body(http, true),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    TsigKey {
+        name: v["tsig_key_name"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('.')
+            .to_string(),
+        secret: unhex(v["tsig_secret_hex"].as_str().unwrap()),
+    }
+}
+
+/// The same UPDATEs to the reference node and to `dmp-node`: the same
+/// rcodes, except where the reference has a known bug (R6: deleting an
+/// absent value is SERVFAIL there, NOERROR per RFC 2136 here).
+#[test]
+fn update_rcodes_match_the_reference() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = multi_tenant_env();
+    env.push(("DMP_DNS_UPDATE_ENABLED", "1".into()));
+    let reference = RefNode::start(&python, &dir.path().join("ref"), &env);
+    let ours = Node::start(&dir.path().join("ours/dmp.db"), &env);
+    let bob = User::new("bob", 2);
+    let keys = [tsig_key(reference.http, &bob), tsig_key(ours.http, &bob)];
+    let dns = [reference.dns, ours.dns];
+    let id = format!("id-{}.{ZONE}", h("bob", 16));
+    let alice_id = format!("id-{}.{ZONE}", h("alice", 16));
+    let stranger = TsigKey {
+        name: format!("nobody.{ZONE}"),
+        secret: vec![1; 32],
+    };
+    let sender = Keypair::from_x25519_secret([9; 32]);
+    let claim_owner = format!("claim-3.mb-{}.{ZONE}", h("someone", 12));
+    let good_claim = claim(&sender, 3600);
+    let long = format!("v=dmp1;t=test;{}", "x".repeat(700));
+    // (what, ops, zone, signer: 0 = the node's key, 1 = unknown key, 2 = none, time offset)
+    let cases: Vec<(&str, Vec<UpdateOp>, &str, u8, i64)> = vec![
+        ("in scope", vec![add(&id, "v=dmp1;t=a", 300)], ZONE, 0, 0),
+        ("multi-string value", vec![add(&id, &long, 300)], ZONE, 0, 0),
+        ("out of scope", vec![add(&alice_id, "v=x", 300)], ZONE, 0, 0),
+        (
+            "value over the cap",
+            vec![add(&id, &"v".repeat(2049), 300)],
+            ZONE,
+            0,
+            0,
+        ),
+        (
+            "ttl over the cap",
+            vec![add(&id, "v=x", 86_401)],
+            ZONE,
+            0,
+            0,
+        ),
+        (
+            "owner outside the zone",
+            vec![add("x.other.test", "v=x", 60)],
+            ZONE,
+            0,
+            0,
+        ),
+        (
+            "zone not served",
+            vec![add("x.other.test", "v=x", 60)],
+            "other.test",
+            0,
+            0,
+        ),
+        ("unknown key", vec![add(&id, "v=x", 60)], ZONE, 1, 0),
+        ("stale time", vec![add(&id, "v=x", 60)], ZONE, 0, -3600),
+        (
+            "unsigned, not a claim",
+            vec![add(&id, "v=x", 60)],
+            ZONE,
+            2,
+            0,
+        ),
+        (
+            "unsigned claim",
+            vec![add(&claim_owner, &good_claim, 60)],
+            ZONE,
+            2,
+            0,
+        ),
+        (
+            "unsigned delete",
+            vec![UpdateOp::DeleteRrset {
+                name: claim_owner.clone(),
+            }],
+            ZONE,
+            2,
+            0,
+        ),
+        (
+            "delete a stored value",
+            vec![UpdateOp::DeleteValue {
+                name: id.clone(),
+                value: "v=dmp1;t=a".into(),
+            }],
+            ZONE,
+            0,
+            0,
+        ),
+    ];
+    for (what, ops, zone, signer, skew) in &cases {
+        let mut got = [0u8; 2];
+        for i in 0..2 {
+            let key = match signer {
+                0 => Some(&keys[i]),
+                1 => Some(&stranger),
+                _ => None,
+            };
+            let t = (now() as i64 + skew) as u64;
+            let m = build_update(77, zone, ops, key, t).unwrap();
+            let resp = udp(dns[i], &m.wire);
+            got[i] = response_rcode(&resp).unwrap();
+            if i == 1 && *signer == 0 && *skew == 0 {
+                // Ours is always signed once the key verified.
+                m.verify_response(&resp, now()).expect("signed answer");
+            }
+        }
+        assert_eq!(got[1], got[0], "{what}: ours vs reference");
+    }
+    // Both serve the joined multi-string value identically.
+    assert_eq!(txt(ours.dns, &id), txt(reference.dns, &id));
+    assert_eq!(txt(ours.dns, &id), vec![long.clone()]);
+    assert_eq!(
+        txt(ours.dns, &claim_owner),
+        txt(reference.dns, &claim_owner)
+    );
+    // R6: deleting a value that is not there.
+    let gone = [UpdateOp::DeleteValue {
+        name: id.clone(),
+        value: "v=never-stored".into(),
+    }];
+    let rc = |i: usize| {
+        let m = build_update(78, ZONE, &gone, Some(&keys[i]), now()).unwrap();
+        response_rcode(&udp(dns[i], &m.wire)).unwrap()
+    };
+    assert_eq!((rc(0), rc(1)), (rcode::SERVFAIL, rcode::NOERROR));
+}
+
+/// Mutated and truncated copies of a signed UPDATE: the node answers or
+/// drops each one, keeps serving, and nothing but the signed content is
+/// ever stored (a flipped message ID still verifies: TSIG covers the
+/// original ID).
+#[test]
+fn mangled_updates_never_write_anything_else() {
+    let e = setup(&[]);
+    let id = bob_id(&e);
+    let m = build_update(
+        0x1111,
+        ZONE,
+        &[add(&id, "v=signed", 60)],
+        Some(&e.key),
+        now(),
+    )
+    .unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answered = 0;
+    for i in 0..300 {
+        let mut p = m.wire.clone();
+        if i % 3 == 0 {
+            p.truncate((next() as usize) % p.len());
+        } else {
+            for _ in 0..1 + (next() % 3) {
+                let at = (next() as usize) % p.len();
+                p[at] ^= 1 << (next() % 8);
+            }
+        }
+        sock.send_to(&p, e.node.dns).unwrap();
+        let mut buf = [0u8; 4096];
+        if sock.recv(&mut buf).is_ok() {
+            answered += 1;
+        }
+    }
+    assert!(answered > 0);
+    for v in txt(e.node.dns, &id) {
+        assert_eq!(v, "v=signed");
+    }
+    assert_eq!(req(e.node.http, "GET", "/stats", &[], "").body.trim(), {
+        let n = txt(e.node.dns, &id).len();
+        format!("{{\"records\": {n}}}")
+    });
+    // Still serving UPDATEs.
+    assert_eq!(signed(&e, &[add(&id, "v=after", 60)]), rcode::NOERROR);
 }

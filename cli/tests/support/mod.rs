@@ -145,10 +145,32 @@ fn node_bin() -> PathBuf {
 
 /// Our node: open auth (anyone on loopback may write), zone mesh.test.
 pub fn our_node() -> Node {
+    our_node_with(&[], None)
+}
+
+/// Our node in multi-tenant mode with an operator token, registration and
+/// DNS UPDATE (the reference's §0.2 setup).
+pub fn our_node_multi_tenant() -> Node {
+    let token = "op-interop-test-token";
+    our_node_with(
+        &[
+            ("DMP_AUTH_MODE", "multi-tenant"),
+            ("DMP_OPERATOR_TOKEN", token),
+            ("DMP_REGISTRATION_ENABLED", "1"),
+            ("DMP_NODE_HOSTNAME", ZONE),
+            ("DMP_DNS_UPDATE_ENABLED", "1"),
+            ("DMP_REGISTRATION_ENDPOINT_RATE_BURST", "100"),
+        ],
+        Some(token),
+    )
+}
+
+fn our_node_with(env: &[(&str, &str)], token: Option<&str>) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("node.log");
     let mut child = Command::new(node_bin())
         .env_clear()
+        .envs(env.iter().copied())
         .env("DMP_DOMAIN", ZONE)
         .env("DMP_HTTP_RATE", "0")
         .env("DMP_HTTP_BURST", "0")
@@ -193,7 +215,7 @@ pub fn our_node() -> Node {
     Node {
         http,
         dns: dns.expect("dmp-node printed its DNS address"),
-        token: None,
+        token: token.map(String::from),
         child,
         _dir: dir,
         log,

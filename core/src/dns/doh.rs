@@ -259,3 +259,77 @@ pub fn min_ttl(response: &[u8]) -> u32 {
         .min()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_accepts_unpadded_and_padded_base64url() {
+        // 13 bytes: unpadded form needs no '=', padded ends in "==".
+        let wire = [0xFBu8, 0xFF, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+        let enc = "-_8BAAABAAAAAAAAAA";
+        assert_eq!(
+            parse_get(&alloc::format!("dns={enc}")),
+            Ok(DohQuery::Wire(wire.to_vec()))
+        );
+        assert_eq!(
+            parse_get(&alloc::format!("ct=x&dns={enc}==")),
+            Ok(DohQuery::Wire(wire.to_vec()))
+        );
+        assert!(matches!(
+            parse_get("dns=+/8B"),
+            Err(DohError::BadRequest(_))
+        ));
+        assert_eq!(
+            parse_get("dns="),
+            Err(DohError::BadRequest("dns parameter is empty"))
+        );
+    }
+
+    #[test]
+    fn json_params_are_decoded_and_checked() {
+        assert_eq!(
+            parse_get("name=a%2Eb.test&type=txt&cd=1"),
+            Ok(DohQuery::Json {
+                name: "a.b.test".into(),
+                qtype: 16,
+                cd: true
+            })
+        );
+        assert_eq!(
+            parse_get("name=x.test"),
+            Ok(DohQuery::Json {
+                name: "x.test".into(),
+                qtype: 1,
+                cd: false
+            })
+        );
+        assert_eq!(
+            parse_get("name=x.test&type=65"),
+            Ok(DohQuery::Json {
+                name: "x.test".into(),
+                qtype: 65,
+                cd: false
+            })
+        );
+        assert!(parse_get("name=x&type=BOGUS").is_err());
+        assert!(parse_get("name=").is_err());
+        assert!(parse_get("").is_err());
+        assert!(parse_get("name=%FF").is_err());
+    }
+
+    #[test]
+    fn post_needs_the_media_type_and_a_bounded_body() {
+        assert_eq!(
+            parse_post(Some("text/plain"), b"x"),
+            Err(DohError::UnsupportedMediaType)
+        );
+        assert_eq!(parse_post(None, b"x"), Err(DohError::UnsupportedMediaType));
+        assert!(parse_post(Some("Application/DNS-Message; charset=x"), b"abc").is_ok());
+        let big = alloc::vec![0u8; MAX_MESSAGE + 1];
+        assert_eq!(parse_post(Some(DNS_MESSAGE), &big), Err(DohError::TooLarge));
+        assert_eq!(DohError::TooLarge.status(), 413);
+        assert_eq!(DohError::UnsupportedMediaType.status(), 415);
+    }
+}

@@ -395,3 +395,149 @@ pub fn authorize_update(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::authz::ClaimPolicy;
+    use crate::node::publish::Limits;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn add(name: &str, value: &str, ttl: u32) -> UpdateOp {
+        UpdateOp::Add {
+            name: name.into(),
+            value: value.into(),
+            ttl,
+        }
+    }
+
+    fn scope() -> Vec<String> {
+        vec![
+            "id-abc.mesh.test".to_string(),
+            "slot-*.mb-*.mesh.test".to_string(),
+        ]
+    }
+
+    fn run(
+        ops: &[UpdateOp],
+        signed: bool,
+        claims: bool,
+        stored: usize,
+    ) -> Result<Vec<UpdateOp>, u8> {
+        let limits = Limits {
+            max_ttl: 86_400,
+            max_value_bytes: 2048,
+            max_values_per_name: 3,
+        };
+        let policy = UpdatePolicy {
+            limits: &limits,
+            claims: claims.then_some(ClaimPolicy {
+                zone: "mesh.test",
+                max_ttl: 86_400,
+                registered: None,
+            }),
+        };
+        let s = scope();
+        authorize_update(
+            ops,
+            signed.then_some(s.as_slice()),
+            &policy,
+            |_| stored,
+            |_| true,
+            NOW,
+        )
+    }
+
+    #[test]
+    fn signed_updates_follow_caps_then_scope() {
+        let ok = run(&[add("id-abc.mesh.test", "v", 0)], true, false, 0).unwrap();
+        assert_eq!(
+            ok,
+            vec![add("id-abc.mesh.test", "v", 60)],
+            "TTL 0 becomes 60"
+        );
+        assert_eq!(
+            run(&[add("id-abd.mesh.test", "v", 60)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        let big = "v".repeat(2049);
+        assert_eq!(
+            run(&[add("id-abc.mesh.test", &big, 60)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(
+            run(&[add("id-abc.mesh.test", "v", 86_401)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        // The per-name cap counts stored values plus this message's adds.
+        let two = [
+            add("id-abc.mesh.test", "a", 60),
+            add("id-abc.mesh.test", "b", 60),
+        ];
+        assert!(run(&two, true, false, 1).is_ok());
+        assert_eq!(run(&two, true, false, 2), Err(rcode::REFUSED));
+        // One bad operation refuses the whole message.
+        let mixed = [
+            add("id-abc.mesh.test", "a", 60),
+            add("other.mesh.test", "b", 60),
+        ];
+        assert_eq!(run(&mixed, true, false, 0), Err(rcode::REFUSED));
+        // Deletes only through literal suffixes.
+        let del = |n: &str| UpdateOp::DeleteRrset { name: n.into() };
+        assert!(run(&[del("id-abc.mesh.test")], true, false, 0).is_ok());
+        assert_eq!(
+            run(&[del("slot-1.mb-abc.mesh.test")], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert!(run(&[add("slot-1.mb-abc.mesh.test", "c", 60)], true, false, 0).is_ok());
+    }
+
+    #[test]
+    fn unsigned_updates_need_verified_claims() {
+        let owner = "claim-1.mb-0123456789ab.mesh.test";
+        assert_eq!(
+            run(&[add(owner, "v=x", 60)], false, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(
+            run(&[add(owner, "v=x", 60)], false, true, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(run(&[], false, true, 0), Err(rcode::REFUSED));
+        let signer = crate::crypto::Signer25519::from_seed(&[3; 32]);
+        let wire = crate::records::claim::ClaimRecord {
+            msg_id: [1; 16],
+            sender_spk: signer.public(),
+            sender_mailbox_domain: "s.test".into(),
+            slot: 1,
+            ts: NOW,
+            exp: NOW + 600,
+        }
+        .to_wire(&signer)
+        .unwrap();
+        let got = run(&[add(owner, &wire, 0)], false, true, 0).unwrap();
+        assert_eq!(got, vec![add(owner, &wire, 60)]);
+        // An exhausted recipient bucket is SERVFAIL.
+        let limits = Limits::default();
+        let policy = UpdatePolicy {
+            limits: &limits,
+            claims: Some(ClaimPolicy {
+                zone: "mesh.test",
+                max_ttl: 86_400,
+                registered: None,
+            }),
+        };
+        let r = authorize_update(
+            &[add(owner, &wire, 60)],
+            None,
+            &policy,
+            |_| 0,
+            |_| false,
+            NOW,
+        );
+        assert_eq!(r, Err(rcode::SERVFAIL));
+    }
+}

@@ -608,3 +608,37 @@ pub fn key_recipient_hashes<S: AsRef<str>>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn recipient_hashes_of_a_key() {
+        let x = "11".repeat(32);
+        let expected = {
+            let h = hex(&sha256(&sha256(&[0x11; 32])));
+            String::from(&h[..12])
+        };
+        // A default scope: the wildcard slot suffix admits the proven key.
+        let s = vec!["slot-*.mb-*.mesh.test", "id-abc.mesh.test"];
+        assert_eq!(
+            key_recipient_hashes(&s, &x, "mesh.test"),
+            vec![expected.clone()]
+        );
+        // Loose scope (the zone) too; identity-only scope does not.
+        assert_eq!(
+            key_recipient_hashes(&["mesh.test"], &x, "mesh.test"),
+            vec![expected]
+        );
+        assert!(key_recipient_hashes(&["id-abc.mesh.test"], &x, "mesh.test").is_empty());
+        // Literal mailbox suffixes count without a key; other zones do not.
+        let lit = ["mb-0123456789ab.mesh.test"];
+        assert_eq!(
+            key_recipient_hashes(&lit, "", "mesh.test"),
+            vec![String::from("0123456789ab")]
+        );
+        assert!(key_recipient_hashes(&lit, "", "other.test").is_empty());
+    }
+}

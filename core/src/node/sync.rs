@@ -888,3 +888,80 @@ pub fn peers_from_cluster_file(
 pub fn should_adopt(installed_seq: Option<u64>, candidate_seq: u64) -> bool {
     installed_seq.is_none_or(|s| candidate_seq > s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_match_the_reference() {
+        // Values computed by the reference's `_peer_id_from_url` (0.7.5).
+        for (url, id) in [
+            ("http://127.0.0.1:8053", "127.0.0.1-15f105"),
+            ("http://dnsmesh-node-b:8053", "dnsmesh-n-69b63b"),
+            ("https://Node.Example.com/api", "node.exam-152b55"),
+            ("http://[::1]:9000/x", "::1-58923d"),
+            ("http://verylonghostname.example.org", "verylongh-8cedba"),
+        ] {
+            assert_eq!(peer_id_from_url(url), id, "{url}");
+        }
+    }
+
+    #[test]
+    fn python_int_syntax() {
+        assert_eq!(py_int(" +1_000 "), Some(1000));
+        assert_eq!(py_int("-5"), Some(-5));
+        for bad in ["", "1__0", "_1", "1_", "0x10", "1.0", "+"] {
+            assert_eq!(py_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_and_order() {
+        let c = SyncCursor::parse_request("12:a.b:").unwrap();
+        assert_eq!(c.encode(), "12:a.b:");
+        assert_eq!(SyncCursor::parse_request("7:x").unwrap().encode(), "7:x:");
+        assert!(SyncCursor::parse_request("7").is_none());
+        assert!(SyncCursor::parse_request("7:x:ABC").is_none());
+        assert!(SyncCursor::parse_peer("99999999999999:x:", 1_000).is_none());
+        assert!(SyncCursor::of(1, "b", "") > SyncCursor::of(1, "a", "f"));
+        assert!(SyncCursor::of(2, "", "") > SyncCursor::of(1, "z", "f"));
+    }
+
+    #[test]
+    fn batches_stop_before_the_257th_name_and_cover_skipped_entries() {
+        let entries: Vec<DigestEntry> = (0..300)
+            .map(|i| DigestEntry {
+                name: format!("n{}.z", i / 2),
+                hash: format!("{:064x}", i),
+                ts: i,
+                ttl: 10,
+            })
+            .collect();
+        let b = next_batch(&entries, 0, |_| true);
+        assert_eq!(b.names.len(), 150);
+        assert_eq!(b.end, 300);
+        let b = next_batch(&entries, 0, |e| e.ts % 3 != 0);
+        assert_eq!(b.end, 300);
+        let many: Vec<DigestEntry> = (0..600)
+            .map(|i| DigestEntry {
+                name: format!("n{i}.z"),
+                hash: format!("{:064x}", i),
+                ts: i,
+                ttl: 10,
+            })
+            .collect();
+        let b = next_batch(&many, 0, |_| true);
+        assert_eq!((b.names.len(), b.end), (PULL_MAX_NAMES, PULL_MAX_NAMES));
+        let b2 = next_batch(&many, b.end, |_| true);
+        assert_eq!(b2.names.first().map(String::as_str), Some("n256.z"));
+    }
+
+    #[test]
+    fn refresh_is_detected_only_beyond_the_slop() {
+        assert!(needs_pull(100, None));
+        assert!(!needs_pull(105, Some(100)));
+        assert!(needs_pull(106, Some(100)));
+        assert!(!needs_pull(0, Some(1)));
+    }
+}

@@ -105,6 +105,15 @@ pub fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
             rr: 0,
         };
         w.set_peers(peers).await;
+        // The manifest already held (e.g. from the cluster file) is the
+        // baseline: only a strictly newer one changes the peers.
+        if let (Some(spk), Some(base)) = (
+            w.sync().config().operator_spk,
+            w.sync().base_domain().map(str::to_string),
+        ) {
+            let seq = w.stored_manifest(&spk, &base).map(|m| m.seq);
+            w.sync().runtime().installed_seq = seq;
+        }
         let interval = w.sync().config().interval;
         tracing::info!(
             peers = w.sync().runtime().peers.len(),
@@ -192,12 +201,14 @@ impl Worker {
         if let Err(e) = result {
             tracing::warn!(peer = %peer.node_id, endpoint = %peer.http_endpoint, error = %e, "anti-entropy: sync with peer failed");
         }
-        if self.sync().config().operator_spk.is_some()
-            && self.sync().base_domain().is_some()
-            && let Err(e) = self.gossip(&peer).await
-        {
-            self.sync().runtime().stats.errors += 1;
-            tracing::warn!(peer = %peer.node_id, error = %e, "anti-entropy: manifest gossip failed");
+        if self.sync().config().operator_spk.is_some() && self.sync().base_domain().is_some() {
+            // A newer manifest may have arrived as an ordinary record
+            // (pulled, or published by the operator): follow its nodes.
+            self.adopt_stored().await;
+            if let Err(e) = self.gossip(&peer).await {
+                self.sync().runtime().stats.errors += 1;
+                tracing::warn!(peer = %peer.node_id, error = %e, "anti-entropy: manifest gossip failed");
+            }
         }
     }
 
@@ -388,24 +399,64 @@ impl Worker {
         Ok(())
     }
 
+    /// The best manifest stored at `cluster.<base>` that verifies under
+    /// the pinned key.
+    fn stored_manifest(&self, spk: &[u8; 32], base: &str) -> Option<ClusterManifest> {
+        let now_ms = unix_now_ms();
+        let owner = dmp_core::names::cluster_manifest_name(base).ok()?;
+        let values = self.state.store().get(&owner, now_ms);
+        dmp_core::records::cluster::best_cluster_manifest(
+            values.iter().map(|v| &**v),
+            spk,
+            Some(base),
+            now_ms / 1000,
+        )
+    }
+
     /// The highest seq of a verifying manifest this node holds or has
     /// installed.
     fn current_seq(&self, spk: &[u8; 32], base: &str) -> Option<u64> {
         let installed = self.sync().runtime().installed_seq;
-        let now_ms = unix_now_ms();
-        let stored = dmp_core::names::cluster_manifest_name(base)
-            .ok()
-            .and_then(|owner| {
-                let values = self.state.store().get(&owner, now_ms);
-                dmp_core::records::cluster::best_cluster_manifest(
-                    values.iter().map(|v| &**v),
-                    spk,
-                    Some(base),
-                    now_ms / 1000,
-                )
-            })
-            .map(|m| m.seq);
-        installed.max(stored)
+        installed.max(self.stored_manifest(spk, base).map(|m| m.seq))
+    }
+
+    /// Switch to the nodes of `manifest` (already verified) and remember
+    /// its seq.
+    async fn install(&mut self, manifest: &ClusterManifest, source: &str) {
+        let cfg = self.sync().config().clone();
+        let previous = self.sync().runtime().installed_seq;
+        let peers = rules::peers_from_manifest(
+            manifest,
+            cfg.node_id.as_deref(),
+            cfg.self_endpoint.as_deref(),
+        );
+        let count = peers.len();
+        self.set_peers(peers).await;
+        {
+            let mut rt = self.sync().runtime();
+            rt.installed_seq = Some(manifest.seq);
+            rt.stats.manifests_adopted += 1;
+        }
+        tracing::info!(
+            source, seq = manifest.seq, previous = ?previous, peers = count,
+            "anti-entropy: adopted a newer cluster manifest"
+        );
+    }
+
+    /// Follow a stored manifest newer than the one in use.
+    async fn adopt_stored(&mut self) {
+        let (Some(spk), Some(base)) = (
+            self.sync().config().operator_spk,
+            self.sync().base_domain().map(str::to_string),
+        ) else {
+            return;
+        };
+        let Some(m) = self.stored_manifest(&spk, &base) else {
+            return;
+        };
+        if rules::should_adopt(self.sync().runtime().installed_seq, m.seq) {
+            self.install(&m, "local store").await;
+        }
     }
 
     /// Fetch the peer's manifest; adopt it when it verifies under the
@@ -457,22 +508,8 @@ impl Worker {
             .await
             .map_err(|e| format!("storing the manifest: {e}"))?
             .map_err(|e| format!("storing the manifest: {e}"))?;
-        let peers = rules::peers_from_manifest(
-            &manifest,
-            cfg.node_id.as_deref(),
-            cfg.self_endpoint.as_deref(),
-        );
-        let count = peers.len();
-        self.set_peers(peers).await;
-        {
-            let mut rt = self.sync().runtime();
-            rt.installed_seq = Some(manifest.seq);
-            rt.stats.manifests_adopted += 1;
-        }
-        tracing::info!(
-            from = %peer.node_id, seq = manifest.seq, previous = ?current, peers = count,
-            "anti-entropy: adopted a newer cluster manifest"
-        );
+        self.install(&manifest, &format!("peer {}", peer.node_id))
+            .await;
         Ok(())
     }
 }

@@ -21,13 +21,26 @@ impl Drop for Kill {
 
 /// A port free for TCP and UDP right now.
 pub fn free_port() -> u16 {
-    loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct ports free for TCP and UDP right now (all held until every
+/// one is chosen, so none is handed out twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let mut held = Vec::new();
+    let mut out = [0u16; N];
+    for slot in out.iter_mut() {
+        loop {
+            let t = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = t.local_addr().unwrap().port();
+            if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)) {
+                *slot = port;
+                held.push((t, u));
+                break;
+            }
         }
     }
+    out
 }
 
 /// A running `dmp-node`.
@@ -63,6 +76,7 @@ pub fn start_node(dir: &Path, port: u16, env: &[(&str, String)]) -> Node {
         .env("DMP_SYNC_PEER_TOKEN", TOKEN)
         .env("DMP_CLUSTER_FILE", dir.join("cluster.json"))
         .env("DMP_SYNC_INTERVAL", "0.2")
+        .env("DMP_HTTP_RATE", "0")
         .arg("--db-path")
         .arg(&db)
         .args([
