@@ -220,6 +220,13 @@ async function main() {
     await addContact(B, addrA, fpA);
   });
 
+  await check('a JSON-form DoH resolver can be configured (bob reads through it)', async () => {
+    await B.page.click('#settings');
+    await B.page.check('#doh-json');
+    await B.page.click('button:text-is("Save resolver")');
+    await B.page.waitForSelector('text=Resolver saved.');
+  });
+
   const m1 = `Hello Bob \u2014 ${RUN} \u00e9\u00e8 \u{1F510}`;
   const m2 = `Hi Alice, got it: ${RUN} (reply)`;
   await check('messages both ways, exact text', async () => {
@@ -244,6 +251,29 @@ async function main() {
     await openThread(A, addrB);
     const texts = await A.page.$$eval('#messages .msg .text', (ms) => ms.map((m) => m.textContent));
     assert(texts.includes(m1) && texts.includes(m2), `history back after unlock: ${JSON.stringify(texts)}`);
+  });
+
+  await check('export, then import into another browser: wrong passphrase refused, right one opens', async () => {
+    await A.page.click('#settings');
+    const exported = await A.page.inputValue('#export');
+    const file = JSON.parse(exported);
+    assert(file.username === ua && file.domain === ZONE && /^[0-9a-f]{32}$/.test(file.salt), `export has username, domain, salt: ${exported}`);
+    const E = await profile('alice-elsewhere');
+    await E.page.goto(app);
+    await E.page.click('#tab-import');
+    await E.page.fill('#import', exported);
+    await E.page.fill('#node', NODE);
+    await E.page.fill('#pass', 'wrong passphrase');
+    await E.page.click('#create');
+    await E.page.waitForSelector('#setup-error', { timeout: 60000 });
+    assert(/Wrong passphrase/.test(await E.page.textContent('#setup-error')), 'import refuses a wrong passphrase');
+    await E.page.fill('#pass', pa);
+    await E.page.click('#create');
+    await E.page.waitForSelector('#me', { timeout: 60000 });
+    assert((await E.page.textContent('#me')) === addrA, 'imported identity has the same address');
+    assert((await fingerprint(E)) === fpA, 'and the same keys');
+    await shot(E, '13-imported');
+    await E.ctx.close();
   });
 
   await check('phone-sized viewport', async () => {
