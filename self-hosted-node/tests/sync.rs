@@ -511,7 +511,10 @@ fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
             .all(|n| values(n.addr, "hello.mesh.test") == ["from n1"])
     });
     for n in &nodes {
-        assert_eq!(values(n.addr, "cluster.mesh.test"), std::slice::from_ref(&wire));
+        assert_eq!(
+            values(n.addr, "cluster.mesh.test"),
+            std::slice::from_ref(&wire)
+        );
         let st = status(n.addr);
         assert_eq!(st["peers"].as_array().unwrap().len(), 2, "{st}");
         assert_eq!(st["installed_manifest_seq"].as_u64(), Some(1), "{st}");
