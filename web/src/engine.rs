@@ -137,7 +137,7 @@ impl App {
             .map_err(|e| e.to_string())?;
         let mut nonce = [0u8; 12];
         fill(&mut nonce);
-        let blob = vault_seal(&s.vkey, VAULT_KEY, &json, &nonce);
+        let blob = vault_seal(&s.vkey, VAULT_KEY, &json, &nonce).map_err(|e| e.to_string())?;
         js::store_put(VAULT_KEY, &STANDARD.encode(blob)).await
     }
 
