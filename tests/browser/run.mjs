@@ -253,29 +253,6 @@ async function main() {
     assert(texts.includes(m1) && texts.includes(m2), `history back after unlock: ${JSON.stringify(texts)}`);
   });
 
-  await check('export, then import into another browser: wrong passphrase refused, right one opens', async () => {
-    await A.page.click('#settings');
-    const exported = await A.page.inputValue('#export');
-    const file = JSON.parse(exported);
-    assert(file.username === ua && file.domain === ZONE && /^[0-9a-f]{32}$/.test(file.salt), `export has username, domain, salt: ${exported}`);
-    const E = await profile('alice-elsewhere');
-    await E.page.goto(app);
-    await E.page.click('#tab-import');
-    await E.page.fill('#import', exported);
-    await E.page.fill('#node', NODE);
-    await E.page.fill('#pass', 'wrong passphrase');
-    await E.page.click('#create');
-    await E.page.waitForSelector('#setup-error', { timeout: 60000 });
-    assert(/Wrong passphrase/.test(await E.page.textContent('#setup-error')), 'import refuses a wrong passphrase');
-    await E.page.fill('#pass', pa);
-    await E.page.click('#create');
-    await E.page.waitForSelector('#me', { timeout: 60000 });
-    assert((await E.page.textContent('#me')) === addrA, 'imported identity has the same address');
-    assert((await fingerprint(E)) === fpA, 'and the same keys');
-    await shot(E, '13-imported');
-    await E.ctx.close();
-  });
-
   await check('phone-sized viewport', async () => {
     await B.page.setViewportSize({ width: 390, height: 800 });
     await shot(B, '08-phone-thread');
@@ -331,6 +308,31 @@ async function main() {
       await shot(A, '10-thread-cli');
     });
   }
+
+  // Last before the offline check: the imported copy publishes prekeys of
+  // its own into the same pool, which only it can decrypt.
+  await check('export, then import into another browser: wrong passphrase refused, right one opens', async () => {
+    await A.page.click('#settings');
+    const exported = await A.page.inputValue('#export');
+    const file = JSON.parse(exported);
+    assert(file.username === ua && file.domain === ZONE && /^[0-9a-f]{32}$/.test(file.salt), `export has username, domain, salt: ${exported}`);
+    const E = await profile('alice-elsewhere');
+    await E.page.goto(app);
+    await E.page.click('#tab-import');
+    await E.page.fill('#import', exported);
+    await E.page.fill('#node', NODE);
+    await E.page.fill('#pass', 'wrong passphrase');
+    await E.page.click('#create');
+    await E.page.waitForSelector('#setup-error', { timeout: 60000 });
+    assert(/Wrong passphrase/.test(await E.page.textContent('#setup-error')), 'import refuses a wrong passphrase');
+    await E.page.fill('#pass', pa);
+    await E.page.click('#create');
+    await E.page.waitForSelector('#me', { timeout: 60000 });
+    assert((await E.page.textContent('#me')) === addrA, 'imported identity has the same address');
+    assert((await fingerprint(E)) === fpA, 'and the same keys');
+    await shot(E, '13-imported');
+    await E.ctx.close();
+  });
 
   if (process.env.DMP_NODE_PID) {
     await check('offline: node stopped, app opens from the service worker with history', async () => {

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dmp_core::client::{
-    DEFAULT_IDENTITY_TTL, DEFAULT_PREKEY_TTL, DEFAULT_TTL_SECONDS, Event, IdentityChoice,
-    ReceiveParams, ReceiveSession, SendInput, TxtAnswers, build_message, identity_fetch_names,
-    identity_publish, select_identity, send_queries, vault_key, vault_open, vault_seal,
+    DEFAULT_IDENTITY_TTL, DEFAULT_PREKEY_TTL, DEFAULT_TTL_SECONDS, DropReason, Event,
+    IdentityChoice, ReceiveParams, ReceiveSession, SendInput, TxtAnswers, build_message,
+    identity_fetch_names, identity_publish, select_identity, send_queries, vault_key, vault_open,
+    vault_seal,
 };
 use dmp_core::crypto::{Keypair, hex};
 use dmp_core::records::identity::IdentityRecord;
@@ -425,6 +426,7 @@ pub async fn poll(app: App) {
     }
     let mut deletes = Vec::new();
     let mut delivered = 0;
+    let mut other_device = 0;
     app.vault.update(|v| {
         let mut replay = v.replay_cache();
         let mut prekeys = v.prekey_store();
@@ -474,6 +476,10 @@ pub async fn poll(app: App) {
                 Event::DeletePublished { name, value } => {
                     deletes.push(dmp_core::client::Delete { name, value })
                 }
+                Event::Dropped {
+                    reason: DropReason::PrekeyMissing { .. },
+                    ..
+                } => other_device += 1,
                 _ => {}
             }
         }
@@ -491,10 +497,18 @@ pub async fn poll(app: App) {
     app.online.set(error.is_none());
     app.status.set(match error {
         None => format!(
-            "Last checked {}{}",
+            "Last checked {}{}{}",
             clock(now),
             if delivered > 0 {
                 format!(" \u{2014} {delivered} new")
+            } else {
+                String::new()
+            },
+            if other_device > 0 {
+                format!(
+                    " \u{2014} {other_device} message(s) use a prekey this browser does not hold \
+                     (sent to another browser with this identity, or already read)"
+                )
             } else {
                 String::new()
             }
