@@ -131,6 +131,8 @@ run_stage wasm-core cargo build --locked -p dmp-core --target wasm32-unknown-unk
 run_stage wasm-web cargo build --locked -p dmp-web --target wasm32-unknown-unknown --profile wasm-release
 run_stage wasm-edge cargo build --locked -p dmp-edge --target wasm32-unknown-unknown --release
 run_stage reference stage_reference
+# The edge node under wrangler dev: conformance suite, persistence, cron, deploy dry run.
+run_stage edge bash scripts/test-edge.sh
 # Coverage-guided fuzzing of every parser and the receive state machine
 # (cargo-fuzz, ASan), bounded: FUZZ_SECONDS per target.
 run_stage fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh
