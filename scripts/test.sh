@@ -129,6 +129,8 @@ run_stage wasm-core cargo build --locked -p dmp-core --target wasm32-unknown-unk
 # One crate per invocation, as Trunk and worker-build do: building both at once
 # unifies features differently and their artifacts would not be reused.
 run_stage wasm-web cargo build --locked -p dmp-web --target wasm32-unknown-unknown --profile wasm-release
+# The web client in headless Chromium against a local dmp-node and the reference CLI.
+run_stage browser bash scripts/test-browser.sh
 run_stage wasm-edge cargo build --locked -p dmp-edge --target wasm32-unknown-unknown --release
 run_stage reference stage_reference
 # The edge node under wrangler dev: conformance suite, persistence, cron, deploy dry run.

@@ -19,6 +19,14 @@ impl Fail {
             msg: msg.into(),
         }
     }
+
+    /// A network or backend failure (exit 2).
+    pub fn net(msg: impl Into<String>) -> Fail {
+        Fail {
+            code: 2,
+            msg: msg.into(),
+        }
+    }
 }
 
 /// `$DMP_PASSPHRASE`, else the config's `passphrase_file` (trimmed) if it

@@ -1,14 +1,18 @@
 //! `dnsmesh`: the command-line client of dmp-rs.
 //!
 //! It takes the same commands and reads and writes the same local state
-//! (`config.yaml`, token files) as the reference `dnsmesh` 0.7.5 so users
-//! can switch either way. Wired so far: version, init, identity show,
-//! contacts add/list, token list/forget; the network commands come later.
+//! (`config.yaml`, `prekeys.db`, `intros.db`, `replay_cache.json`, token
+//! files) as the reference `dnsmesh` 0.7.5 so users can switch either way.
+//! Protocol logic is dmp-core's; this binary parses arguments and does I/O.
 
 use clap::{Args, Parser, Subcommand};
 use dmp_cli::config::{self, Config, Contact, Paths};
+use dmp_cli::ctx::Ctx;
+
+mod admin;
 use dmp_cli::keys::{self, Fail};
 use dmp_cli::tokens::{self, TokenStore, ascii_json, iso_utc, json_str};
+use dmp_cli::{cluster, messaging, registration};
 use dmp_core::crypto::hex;
 use dmp_core::wire::RecordKind;
 use std::net::IpAddr;
@@ -17,11 +21,20 @@ use std::path::PathBuf;
 /// End-to-end encrypted messaging over DNS TXT records (DNS Mesh Protocol).
 ///
 /// A Rust client that speaks the same wire format and uses the same config
-/// directory as the Python reference dnsmesh 0.7.5. Working now: init,
-/// identity show, contacts, token; the messaging commands (send, recv,
-/// identity publish, ...) arrive in later releases.
+/// directory as the Python reference dnsmesh 0.7.5.
 ///
-/// Exit codes: 0 success, 1 user/config error, 2 usage or network error.
+/// Getting started:
+///   dnsmesh init alice@mesh.example.com --endpoint https://node.example.com
+///   dnsmesh register --node node.example.com      (or: dnsmesh tsig register ...)
+///   dnsmesh identity publish && dnsmesh identity refresh-prekeys
+///   dnsmesh contacts add bob@mesh.example.com      (fetches and pins bob's keys)
+///   dnsmesh send bob@mesh.example.com "hello"
+///   dnsmesh recv --watch
+///
+/// The passphrase comes from DMP_PASSPHRASE, the config's passphrase_file,
+/// or a prompt. Set RUST_LOG=debug to see every DNS and HTTP exchange.
+///
+/// Exit codes: 0 success, 1 user/config error, 2 network/backend error.
 #[derive(Parser, Debug)]
 #[command(name = "dnsmesh", version, about, long_about)]
 struct Cli {
@@ -56,6 +69,202 @@ enum Command {
     /// Manage per-node publish tokens saved in the tokens directory.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Encrypt a message to a contact and publish it to your mailbox zone.
+    #[command(
+        after_help = "Example:\n  dnsmesh send bob@mesh.example.com \"see you at 6\"\n\nThe recipient's one-time prekey is used when one is published (forward\nsecrecy); chunks, the slot manifest and claim pointers are written in that order."
+    )]
+    Send {
+        /// Contact label or user@host (see `dnsmesh contacts list`).
+        recipient: String,
+        /// The message text (UTF-8).
+        message: String,
+    },
+    /// Poll your mailbox: decrypt and print new messages.
+    #[command(
+        after_help = "Examples:\n  dnsmesh recv\n  dnsmesh recv --watch --interval 15\n\nMessages from pinned contacts are printed; messages found through claims from\nsenders you have not pinned wait in the intro queue (`dnsmesh intro list`)."
+    )]
+    Recv {
+        /// Only the claim poll of your own zone (phase 1).
+        #[arg(long, conflicts_with = "skip_primary")]
+        primary_only: bool,
+        /// Skip the claim poll (phase 2 slot walk only).
+        #[arg(long)]
+        skip_primary: bool,
+        /// Keep polling until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between polls with --watch.
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+    },
+    /// First-contact messages from senders you have not pinned.
+    #[command(subcommand)]
+    Intro(IntroCmd),
+    /// Get a bearer token from a node (self-registration) for HTTP writes.
+    #[command(
+        after_help = "Example:\n  dnsmesh register --node node.example.com\n  dnsmesh register --node 127.0.0.1:8053 --scheme http"
+    )]
+    Register {
+        /// Node host[:port] (scheme from --scheme).
+        #[arg(long)]
+        node: String,
+        /// Subject to register (default: <username>@<your domain>).
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value = "https", value_parser = ["https", "http"])]
+        scheme: String,
+    },
+    /// TSIG keys for writing over DNS UPDATE.
+    #[command(subcommand)]
+    Tsig(TsigCmd),
+    /// The recursive resolvers reads go through.
+    #[command(subcommand)]
+    Resolvers(ResolversCmd),
+    /// List the nodes a zone's node has seen (signed heartbeats at
+    /// _dnsmesh-seen.<ZONE>).
+    #[command(after_help = "Example:\n  dnsmesh peers mesh.example.com --json")]
+    Peers {
+        zone: String,
+        #[arg(long)]
+        json: bool,
+        /// Accepted for compatibility.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+    },
+    /// Cluster mode: pin a cluster operator's key, fetch and verify its manifest.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Bootstrap: find a domain's cluster through its zone operator's signed record.
+    #[command(subcommand)]
+    Bootstrap(BootstrapCmd),
+    /// Check config, passphrase, resolvers, the write path and your records.
+    #[command(after_help = "Example:\n  dnsmesh doctor")]
+    Doctor {
+        /// Accepted for compatibility (probing is not needed).
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IntroCmd {
+    /// Show pending intros (newest first).
+    #[command(after_help = "Example:\n  dnsmesh intro list")]
+    List,
+    /// Deliver an intro without pinning its sender.
+    #[command(after_help = "Example:\n  dnsmesh intro accept 3")]
+    Accept { id: i64 },
+    /// Deliver an intro and pin its sender as a contact.
+    #[command(after_help = "Example:\n  dnsmesh intro trust 3 --username carol")]
+    Trust {
+        id: i64,
+        /// Contact label (default: --username, else intro-<spk12>).
+        #[arg(long)]
+        label: Option<String>,
+        /// The sender's protocol username, if known.
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Drop an intro and block its sender.
+    #[command(after_help = "Example:\n  dnsmesh intro block 3 --note spam")]
+    Block {
+        id: i64,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCmd {
+    /// Pin the cluster operator key and base domain (verify it out of band).
+    #[command(after_help = "Example:\n  dnsmesh cluster pin 6c8c...84 mesh.example.com")]
+    Pin {
+        operator_spk: String,
+        base_domain: String,
+    },
+    /// Fetch and verify cluster.<base>; --save keeps the signed wire.
+    #[command(after_help = "Example:\n  dnsmesh cluster fetch --save")]
+    Fetch {
+        #[arg(long)]
+        save: bool,
+    },
+    /// Show the verified manifest, the nodes and the write quorum.
+    #[command(after_help = "Example:\n  dnsmesh cluster status")]
+    Status,
+    /// Verify the manifest, then turn cluster mode on.
+    #[command(after_help = "Example:\n  dnsmesh cluster enable")]
+    Enable,
+    /// Turn cluster mode off (the pin is kept).
+    #[command(after_help = "Example:\n  dnsmesh cluster disable")]
+    Disable,
+}
+
+#[derive(Subcommand, Debug)]
+enum BootstrapCmd {
+    /// Pin a zone operator's bootstrap signing key for a user domain.
+    #[command(after_help = "Example:\n  dnsmesh bootstrap pin example.com 9f1e...02")]
+    Pin {
+        user_domain: String,
+        signer_spk: String,
+    },
+    /// Fetch and verify _dmp.<user domain>.
+    #[command(
+        after_help = "Example:\n  dnsmesh bootstrap fetch --user-domain example.com --signer-spk 9f1e...02"
+    )]
+    Fetch {
+        #[arg(long)]
+        user_domain: Option<String>,
+        #[arg(long)]
+        signer_spk: Option<String>,
+    },
+    /// Find the cluster serving user@host: bootstrap record, then the
+    /// first entry whose manifest verifies.
+    #[command(after_help = "Example:\n  dnsmesh bootstrap discover alice@example.com --auto-pin")]
+    Discover {
+        address: String,
+        #[arg(long)]
+        signer_spk: Option<String>,
+        /// Pin the cluster found (only for the bootstrap domain you pinned).
+        #[arg(long)]
+        auto_pin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TsigCmd {
+    /// Register with a node and save a TSIG key; later writes go over DNS UPDATE.
+    #[command(
+        after_help = "Example:\n  dnsmesh tsig register --node node.example.com\n  dnsmesh tsig register --node 127.0.0.1:8053 --scheme http --dns-server 127.0.0.1 --dns-port 5353"
+    )]
+    Register {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        subject: Option<String>,
+        #[arg(long, default_value = "https", value_parser = ["https", "http"])]
+        scheme: String,
+        /// DNS server for UPDATEs (default: the --node host).
+        #[arg(long)]
+        dns_server: Option<String>,
+        #[arg(long, default_value_t = 53)]
+        dns_port: u16,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ResolversCmd {
+    /// Show the configured resolvers and their health after a probe.
+    #[command(after_help = "Example:\n  dnsmesh resolvers list")]
+    List,
+    /// Probe well-known public resolvers and keep the ones that answer.
+    #[command(after_help = "Example:\n  dnsmesh resolvers discover --save")]
+    Discover {
+        /// Write the working ones to dns_resolvers in config.yaml.
+        #[arg(long)]
+        save: bool,
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -114,16 +323,83 @@ enum IdentityCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Sign and publish your identity record so others can find you.
+    #[command(after_help = "Example:\n  dnsmesh identity publish --advertise-v2")]
+    Publish {
+        #[arg(long, default_value_t = 86400)]
+        ttl: u32,
+        /// Advertise the DMPv2 envelope (senders then include a verified
+        /// sender address).
+        #[arg(long)]
+        advertise_v2: bool,
+    },
+    /// Generate and publish a fresh pool of one-time prekeys.
+    #[command(after_help = "Example:\n  dnsmesh identity refresh-prekeys --count 25")]
+    RefreshPrekeys {
+        #[arg(long, default_value_t = 25)]
+        count: usize,
+        #[arg(long, default_value_t = 86400)]
+        ttl: u32,
+    },
+    /// EXPERIMENTAL: rotate to the key of a new passphrase (co-signed
+    /// rotation record, new identity record; revocation with --reason
+    /// compromise|lost_key).
+    #[command(
+        after_help = "Example:\n  dnsmesh identity rotate --experimental --new-passphrase-file ~/.dmp/new.pass --yes"
+    )]
+    Rotate {
+        #[arg(long)]
+        new_passphrase_file: Option<String>,
+        #[arg(long, default_value_t = 86400)]
+        ttl: u32,
+        /// Lifetime of the rotation record.
+        #[arg(long, default_value_t = 31_536_000)]
+        exp_seconds: u64,
+        /// Do not ask; also switch the local config to the new passphrase file.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long, default_value = "routine", value_parser = ["routine", "compromise", "lost_key"])]
+        reason: String,
+        /// Required: acknowledges the draft wire format.
+        #[arg(long)]
+        experimental: bool,
+        #[arg(long)]
+        advertise_v2: bool,
+    },
+    /// Look up someone's identity record; --add pins it as a contact.
+    #[command(
+        after_help = "Example:\n  dnsmesh identity fetch bob@mesh.example.com --add\n\nCompare the fingerprint with the person over another channel before trusting it."
+    )]
+    Fetch {
+        /// user@host, or a bare username on --domain / your domain.
+        address: String,
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        add: bool,
+        /// Pick among several records at the name.
+        #[arg(long, value_name = "HEX16")]
+        accept_fingerprint: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Not supported by this client yet.
+        #[arg(long)]
+        via_bootstrap: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum ContactsCmd {
-    /// Add (or replace) a contact.
-    #[command(after_help = "Example:\n  dnsmesh contacts add bob 3f...a9 --signing-key 6c...84")]
+    /// Add a contact: `user@host` alone fetches and pins the keys from DNS;
+    /// a label with a key adds it offline.
+    #[command(
+        after_help = "Examples:\n  dnsmesh contacts add bob@mesh.example.com     (fetch over DNS, show fingerprint, pin)\n  dnsmesh contacts add bob 3f...a9 --signing-key 6c...84"
+    )]
     Add {
-        /// Local label for the contact.
+        /// Local label for the contact, or user@host to fetch.
         name: String,
-        /// Contact's X25519 public key (64 hex chars).
+        /// Contact's X25519 public key (64 hex chars); omit with user@host.
+        #[arg(default_value = "")]
         pubkey: String,
         /// Contact's Ed25519 signing key (64 hex): pins the identity;
         /// without it, manifests from this contact fall back to TOFU.
@@ -154,6 +430,15 @@ enum TokenCmd {
 
 fn main() {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .init();
     let code = match run(cli) {
         Ok(()) => 0,
         Err(f) => {
@@ -181,11 +466,157 @@ fn run(cli: Cli) -> Result<(), Fail> {
         Command::Version => Ok(()),
         Command::Init(a) => cmd_init(&paths, a),
         Command::Identity(IdentityCmd::Show { json }) => cmd_identity_show(&paths, json),
+        Command::Identity(IdentityCmd::Publish { ttl, advertise_v2 }) => {
+            messaging::identity_publish_cmd(&Ctx::open(&paths)?, ttl, advertise_v2)
+        }
+        Command::Identity(IdentityCmd::RefreshPrekeys { count, ttl }) => {
+            messaging::refresh_prekeys_cmd(&Ctx::open(&paths)?, count, ttl)
+        }
+        Command::Identity(IdentityCmd::Rotate {
+            new_passphrase_file,
+            ttl,
+            exp_seconds,
+            yes,
+            reason,
+            experimental,
+            advertise_v2,
+        }) => {
+            if !experimental {
+                // Refuse before asking for any passphrase.
+                return Err(Fail::user(
+                    "key rotation is EXPERIMENTAL and subject to revision after the external \
+                     crypto audit — re-run with --experimental to proceed.",
+                ));
+            }
+            dmp_cli::rotate::rotate_cmd(
+                &mut Ctx::open(&paths)?,
+                dmp_cli::rotate::RotateArgs {
+                    new_passphrase_file,
+                    ttl,
+                    exp_seconds,
+                    yes,
+                    reason,
+                    experimental,
+                    advertise_v2,
+                },
+            )
+        }
+        Command::Identity(IdentityCmd::Fetch {
+            address,
+            domain,
+            add,
+            accept_fingerprint,
+            json,
+            via_bootstrap,
+        }) => {
+            if via_bootstrap {
+                return Err(Fail::user(
+                    "--via-bootstrap is not supported by this client yet; fetch without it",
+                ));
+            }
+            let mut ctx = Ctx::open(&paths)?;
+            let reader = ctx.reader()?;
+            let (cand, label, host) = messaging::fetch_identity(
+                ctx.domain(),
+                &reader,
+                &address,
+                domain.as_deref(),
+                accept_fingerprint.as_deref(),
+                json,
+            )?;
+            if add {
+                messaging::add_fetched_contact(&mut ctx, &cand, &label, host.as_deref())?;
+            }
+            Ok(())
+        }
+        Command::Contacts(ContactsCmd::Add {
+            name,
+            pubkey,
+            signing_key,
+        }) if pubkey.is_empty() => {
+            if !name.contains('@') {
+                return Err(Fail::user(
+                    "give user@host to fetch the contact's keys over DNS, or NAME X25519HEX to add offline",
+                ));
+            }
+            let _ = signing_key;
+            let mut ctx = Ctx::open(&paths)?;
+            let reader = ctx.reader()?;
+            let (cand, label, host) =
+                messaging::fetch_identity(ctx.domain(), &reader, &name, None, None, false)?;
+            messaging::add_fetched_contact(&mut ctx, &cand, &label, host.as_deref())
+        }
         Command::Contacts(ContactsCmd::Add {
             name,
             pubkey,
             signing_key,
         }) => cmd_contacts_add(&paths, &name, &pubkey, &signing_key),
+        Command::Send { recipient, message } => {
+            messaging::send_cmd(&Ctx::open(&paths)?, &recipient, &message)
+        }
+        Command::Recv {
+            primary_only,
+            skip_primary,
+            watch,
+            interval,
+        } => messaging::recv_cmd(
+            &Ctx::open(&paths)?,
+            primary_only,
+            skip_primary,
+            watch,
+            interval,
+        ),
+        Command::Intro(c) => admin::intro_cmd(&paths, c),
+        Command::Register {
+            node,
+            subject,
+            scheme,
+        } => registration::register_cmd(&Ctx::open(&paths)?, &node, subject.as_deref(), &scheme),
+        Command::Tsig(TsigCmd::Register {
+            node,
+            subject,
+            scheme,
+            dns_server,
+            dns_port,
+        }) => registration::tsig_register_cmd(
+            &mut Ctx::open(&paths)?,
+            &node,
+            subject.as_deref(),
+            &scheme,
+            dns_server.as_deref(),
+            dns_port,
+        ),
+        Command::Resolvers(ResolversCmd::List) => admin::resolvers_list(&paths),
+        Command::Resolvers(ResolversCmd::Discover { save, timeout }) => {
+            admin::resolvers_discover(&paths, save, timeout)
+        }
+        Command::Peers { zone, json, .. } => admin::peers(&paths, &zone, json),
+        Command::Doctor { .. } => admin::doctor(&paths),
+        Command::Cluster(c) => match c {
+            ClusterCmd::Pin {
+                operator_spk,
+                base_domain,
+            } => cluster::cluster_pin(&paths, &operator_spk, &base_domain),
+            ClusterCmd::Fetch { save } => cluster::cluster_fetch(&paths, save),
+            ClusterCmd::Status => cluster::cluster_status(&paths),
+            ClusterCmd::Enable => cluster::cluster_enable(&paths),
+            ClusterCmd::Disable => cluster::cluster_disable(&paths),
+        },
+        Command::Bootstrap(c) => match c {
+            BootstrapCmd::Pin {
+                user_domain,
+                signer_spk,
+            } => cluster::bootstrap_pin(&paths, &user_domain, &signer_spk),
+            BootstrapCmd::Fetch {
+                user_domain,
+                signer_spk,
+            } => cluster::bootstrap_fetch(&paths, user_domain.as_deref(), signer_spk.as_deref()),
+            BootstrapCmd::Discover {
+                address,
+                signer_spk,
+                auto_pin,
+            } => cluster::bootstrap_discover(&paths, &address, signer_spk.as_deref(), auto_pin),
+        },
         Command::Contacts(ContactsCmd::List) => cmd_contacts_list(&paths),
         Command::Token(TokenCmd::List { json }) => cmd_token_list(&paths, json),
         Command::Token(TokenCmd::Forget { node }) => cmd_token_forget(&paths, &node),

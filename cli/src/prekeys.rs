@@ -48,6 +48,9 @@ impl From<rusqlite::Error> for PrekeyError {
 /// A claimed prekey: its private key and the published TXT value, if recorded.
 pub type Claimed = ([u8; 32], Option<String>);
 
+/// A live row: `(id, private key, public key, exp, wire record)`.
+pub type LiveRow = (u32, [u8; 32], [u8; 32], i64, String);
+
 pub struct PrekeyStore {
     conn: Connection,
 }
@@ -204,6 +207,31 @@ impl PrekeyStore {
             .query_map([now], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(ids)
+    }
+
+    /// Every live row as `(id, private, public, exp, wire)`, for a receive
+    /// session's in-memory store.
+    pub fn all_live(&self, now: i64) -> Result<Vec<LiveRow>, PrekeyError> {
+        let mut st = self.conn.prepare(
+            "SELECT prekey_id, private_key, public_key, exp, wire_record FROM prekeys
+             WHERE exp > ?1 ORDER BY prekey_id",
+        )?;
+        let rows = st
+            .query_map([now], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, sk, pk, exp, wire) in rows {
+            out.push((id, key32(sk)?, key32(pk)?, exp, wire.unwrap_or_default()));
+        }
+        Ok(out)
     }
 
     /// Deletes expired rows; returns how many.

@@ -71,11 +71,29 @@ fn every_command_has_an_example() {
         &["contacts", "list", "--help"],
         &["token", "list", "--help"],
         &["token", "forget", "--help"],
+        &["identity", "publish", "--help"],
+        &["identity", "refresh-prekeys", "--help"],
+        &["identity", "fetch", "--help"],
+        &["send", "--help"],
+        &["recv", "--help"],
+        &["intro", "list", "--help"],
+        &["intro", "accept", "--help"],
+        &["intro", "trust", "--help"],
+        &["intro", "block", "--help"],
+        &["register", "--help"],
+        &["tsig", "register", "--help"],
+        &["resolvers", "list", "--help"],
+        &["resolvers", "discover", "--help"],
+        &["peers", "--help"],
+        &["doctor", "--help"],
     ] {
         let out = dnsmesh(args);
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains("Example:\n  dnsmesh "), "{args:?}: {text}");
+        assert!(
+            text.contains("Example:\n  dnsmesh ") || text.contains("Examples:\n  dnsmesh "),
+            "{args:?}: {text}"
+        );
     }
 }
 

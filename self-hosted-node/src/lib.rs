@@ -18,7 +18,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use dmp_core::node::authz::{self, AuthMode, Denied, Op, WriteAuth};
+use dmp_core::node::authz::{self, AuthMode, Op, WriteAuth, WriteGrant};
 use dmp_core::node::publish::{self, Limits, MAX_BODY_BYTES, RrsetState};
 use dmp_core::node::ratelimit::{Rate, RateLimiter};
 use dmp_core::node::{self as rules, HttpError, PUBLISH_FAILED_BODY, PUBLISH_OK_BODY};
@@ -62,6 +62,9 @@ pub struct Config {
     pub web: webroot::WebConfig,
     /// Anti-entropy ([`sync`]).
     pub sync: sync::SyncConfig,
+    /// Served zones and answer TTL, used by DoH ([`doh`]) exactly as the
+    /// DNS listener uses them.
+    pub dns: dns_server::DnsConfig,
 }
 
 impl Default for Config {
@@ -76,6 +79,7 @@ impl Default for Config {
             auth: tokens::AuthConfig::default(),
             web: webroot::WebConfig::default(),
             sync: sync::SyncConfig::default(),
+            dns: dns_server::DnsConfig::default(),
         }
     }
 }
@@ -128,7 +132,7 @@ impl AppState {
     pub fn new(store: Arc<Store>, config: Config) -> Self {
         let mode = config.mode();
         let per_ip = Mutex::new(RateLimiter::new(config.http_rate));
-        let tokens = tokens::TokenState::new(&config);
+        let tokens = tokens::TokenState::new(&config, store.path());
         let sync = sync::SyncState::new(&config);
         AppState {
             inner: Arc::new(Inner {
@@ -210,7 +214,12 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::routes())
         .merge(doh::routes())
         .merge(metrics::routes());
-    webroot::apply(api, &web).with_state(state)
+    webroot::apply(api, &web)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
 }
 
 /// Serve [`router`] on an already bound listener until `shutdown` resolves.
@@ -385,25 +394,54 @@ async fn read_body(body: Body) -> Option<axum::body::Bytes> {
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok()
 }
 
+/// Who may write `name` (§3.1): the core rules decide from the mode, the
+/// operator token and, in multi-tenant mode, the token's row (one primary
+/// key read of the token database); a granted user token then spends one
+/// unit of its own bucket (429 when empty).
 fn authorize_write(
     state: &AppState,
     header: Option<&str>,
     name: &str,
     op: Op,
 ) -> Result<(), HttpError> {
+    let tokens = state.tokens();
+    let db = tokens.token_db();
     let cfg = WriteAuth {
         mode: state.inner.mode,
         operator_token: state.config().operator_token.as_deref(),
-        // TODO(multi-tenant): open the token store (`DMP_TOKEN_DB_PATH`,
-        // the reference's `tokens` schema v2), look rows up by hash here and
-        // apply the per-token bucket from `WriteGrant::User`. Until then
-        // multi-tenant mode accepts only the operator token (fails closed).
-        has_token_store: false,
+        has_token_store: db.is_some(),
     };
     let presented = authz::bearer(header);
-    authz::authorize_record_write(&cfg, presented, name, op, unix_now_ms() / 1000, |_| None)
-        .map(|_grant| ())
-        .map_err(|_: Denied| HttpError::Unauthorized)
+    let now_ms = unix_now_ms();
+    let lookup = |hash: &str| match db.map(|d| d.lookup(hash)) {
+        Some(Ok(row)) => row.map(|r| r.auth_row()),
+        Some(Err(e)) => {
+            // Fail closed: an unreadable token database denies the write.
+            tracing::error!(error = %e, "token lookup failed");
+            None
+        }
+        None => None,
+    };
+    match authz::authorize_record_write(&cfg, presented, name, op, now_ms / 1000, lookup) {
+        Ok(WriteGrant::User {
+            token_hash,
+            rate_per_sec,
+            rate_burst,
+            ..
+        }) => {
+            let rate = Rate::new(rate_per_sec, f64::from(rate_burst));
+            if tokens.allow_token(&token_hash, rate, now_ms) {
+                Ok(())
+            } else {
+                Err(HttpError::TokenThrottled)
+            }
+        }
+        Ok(_) => Ok(()),
+        Err(denied) => {
+            tracing::debug!(?denied, name, "write refused");
+            Err(HttpError::Unauthorized)
+        }
+    }
 }
 
 fn get_record(state: &AppState, name: &str, header: Option<&str>) -> Response {

@@ -5,7 +5,7 @@ use clap::Parser;
 use clap::builder::BoolishValueParser;
 use dmp_core::node::publish::Limits;
 use dmp_core::node::ratelimit::Rate;
-use dmp_node::dns_server::{self, DnsConfig};
+use dmp_node::dns_server::{self, ApexSettings, DnsConfig};
 use dmp_node::store::Store;
 use dmp_node::{AppState, Config};
 use std::io::Write;
@@ -18,13 +18,18 @@ use tokio::net::TcpListener;
 
 /// Self-hosted DNS Mesh Protocol node.
 ///
-/// Serves the record API (/v1/records/<name>: GET, POST, DELETE), a landing
-/// page at /, a health probe at /health and /stats over HTTP, storing
-/// records in SQLite. It prints the URL it listens on as its first line of
-/// output. DNS (TXT over UDP and TCP) is served from the same store; DoH,
-/// DNS UPDATE, registration, sync and the bundled web client are not served
-/// yet. Each flag can also be set through the environment variable
-/// the reference node (dnsmesh 0.7.5) uses. SIGTERM or SIGINT stops it.
+/// Serves the record API (/v1/records/<name>: GET, POST, DELETE), DNS over
+/// HTTPS at /dns-query (RFC 8484 and the JSON form), Prometheus metrics at
+/// /metrics, a health probe at /health and /stats over HTTP, and the web
+/// client (or a landing page) at /, storing records in SQLite. It prints
+/// the URL it listens on as its first line of output. DNS (TXT over UDP and
+/// TCP) is served from the same store. In multi-tenant mode users write
+/// with their own tokens (`dmp-node token`, or self-service registration
+/// at /v1/registration/*) or by DNS UPDATE signed with a registered TSIG
+/// key (--dns-update-enabled). Each flag can also be set through
+/// the environment variable shown (the names the reference node, dnsmesh
+/// 0.7.5, uses where it has one). SIGTERM or SIGINT stops it after
+/// in-flight requests finish.
 #[derive(Parser, Debug)]
 #[command(name = "dmp-node", version, about, long_about)]
 struct Args {
@@ -53,8 +58,9 @@ struct Args {
     operator_token: Option<String>,
 
     /// Who may write records: open (anyone), legacy (operator token only)
-    /// or multi-tenant (operator token; per-user tokens are not supported
-    /// yet). Default: legacy with an operator token, else open.
+    /// or multi-tenant (operator token, or a per-user token from
+    /// `dmp-node token issue` or self-service registration, limited to the
+    /// user's own names). Default: legacy with an operator token, else open.
     #[arg(long, env = "DMP_AUTH_MODE")]
     auth_mode: Option<String>,
 
@@ -104,6 +110,43 @@ struct Args {
     #[arg(long, env = "DMP_SERVED_ZONE")]
     served_zone: Option<String>,
 
+    /// DNS queries per second per source IP (UDP, TCP and DoH counted
+    /// apart); 0 disables. Over the limit a UDP query gets an empty
+    /// truncated answer (the client retries over TCP), a TCP query REFUSED
+    /// and a DoH request HTTP 429. The
+    /// default is 4x the reference's 50/s, since one recursive resolver
+    /// speaks for many users.
+    #[arg(long, env = "DMP_DNS_RATE", default_value_t = 200.0)]
+    dns_rate: f64,
+
+    /// DNS burst per source IP; 0 disables the limit.
+    #[arg(long, env = "DMP_DNS_BURST", default_value_t = 1000.0)]
+    dns_burst: f64,
+
+    /// Tasks receiving on the UDP socket. 0: one per CPU (at most 8).
+    #[arg(long, env = "DMP_DNS_UDP_WORKERS", default_value_t = 0)]
+    dns_udp_workers: usize,
+
+    /// NS host name(s) of the zone apex, comma-separated; the first is
+    /// also the SOA MNAME (default: the zone name).
+    #[arg(long, env = "DMP_DNS_APEX_NS", value_delimiter = ',')]
+    dns_apex_ns: Vec<String>,
+
+    /// IPv4 address(es) served as A at the zone apex, comma-separated.
+    #[arg(long, env = "DMP_DNS_APEX_A", value_delimiter = ',')]
+    dns_apex_a: Vec<std::net::Ipv4Addr>,
+
+    /// IPv6 address(es) served as AAAA at the zone apex, comma-separated.
+    #[arg(long, env = "DMP_DNS_APEX_AAAA", value_delimiter = ',')]
+    dns_apex_aaaa: Vec<std::net::Ipv6Addr>,
+
+    /// SOA RNAME of the zone (operator mailbox, `hostmaster.example.org`
+    /// or `hostmaster@example.org`). Default: hostmaster.<zone>. With a
+    /// served zone the SOA is always present and negative answers carry it
+    /// in AUTHORITY.
+    #[arg(long, env = "DMP_DNS_APEX_SOA_RNAME")]
+    dns_soa_rname: Option<String>,
+
     /// Seconds between sweeps that delete expired records (they are hidden
     /// from reads as soon as they expire).
     #[arg(long, env = "DMP_CLEANUP_INTERVAL", default_value_t = 60)]
@@ -151,7 +194,42 @@ async fn main() -> ExitCode {
         .operator_token
         .or_else(|| std::env::var("DMP_HTTP_TOKEN").ok())
         .filter(|t| !t.is_empty());
+    let zone = args
+        .served_zone
+        .clone()
+        .into_iter()
+        .chain(
+            [
+                "DMP_CLAIM_PROVIDER_ZONE",
+                "DMP_CLUSTER_BASE_DOMAIN",
+                "DMP_DOMAIN",
+                "DMP_NODE_HOSTNAME",
+            ]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok()),
+        )
+        .find(|z| !z.trim().is_empty())
+        .unwrap_or_default();
+    let apex = ApexSettings {
+        ns: args.dns_apex_ns.clone(),
+        a: args.dns_apex_a.clone(),
+        aaaa: args.dns_apex_aaaa.clone(),
+        soa_rname: args.dns_soa_rname.clone(),
+        soa_serial: None,
+    };
+    let dns_answering = DnsConfig {
+        ttl: args.dns_ttl,
+        rate: Rate::new(args.dns_rate, args.dns_burst),
+        udp_workers: match args.dns_udp_workers {
+            0 => dns_server::default_udp_workers(),
+            n => n,
+        },
+        ..DnsConfig::default()
+    }
+    .with_zone(&zone)
+    .with_apex(&apex);
     let config = Config {
+        dns: dns_answering.clone(),
         auth_mode: args.auth_mode.filter(|m| !m.trim().is_empty()),
         operator_token,
         limits: Limits {
@@ -165,6 +243,15 @@ async fn main() -> ExitCode {
         web: args.web.into_config(),
         sync: args.sync.into_config(),
     };
+    if let Some(dir) = &config.web.web_dir
+        && !dir.join("index.html").is_file()
+    {
+        return fail(format_args!(
+            "--web-dir {} (DMP_WEB_DIR) holds no index.html: point it at a built web client \
+             (trunk build --release in web/ writes web/dist)",
+            dir.display()
+        ));
+    }
     if let Err(msg) = config.check_bind(args.http_host, args.allow_open_public_bind) {
         return fail(msg);
     }
@@ -214,29 +301,16 @@ async fn main() -> ExitCode {
     );
     let _ = out.flush();
 
-    let zone = args
-        .served_zone
-        .into_iter()
-        .chain(
-            [
-                "DMP_CLAIM_PROVIDER_ZONE",
-                "DMP_CLUSTER_BASE_DOMAIN",
-                "DMP_DOMAIN",
-                "DMP_NODE_HOSTNAME",
-            ]
-            .iter()
-            .filter_map(|k| std::env::var(k).ok()),
-        )
-        .find(|z| !z.trim().is_empty())
-        .unwrap_or_default();
     let sweeper = dmp_node::spawn_sweeper(Arc::clone(&store), config.cleanup_interval);
     let state = AppState::new(Arc::clone(&store), config);
+    if let Some(e) = state.tokens().open_error() {
+        return fail(e);
+    }
     let dns_config = DnsConfig {
         update: dmp_node::update::handler(&state),
-        ttl: args.dns_ttl,
-        ..DnsConfig::default()
-    }
-    .with_zone(&zone);
+        metrics: state.metrics().clone(),
+        ..dns_answering
+    };
     let dns_addr = SocketAddr::new(args.dns_host, args.dns_port);
     let dns_listeners = match dns_server::bind(dns_addr).await {
         Ok(l) => l,
@@ -248,6 +322,12 @@ async fn main() -> ExitCode {
             .first()
             .map_or("(any)", |z| z.name.as_str());
         let _ = writeln!(out, "dns: {a}/udp+tcp, zone {zone}");
+        let url = dmp_node::url_for(bound);
+        let web = state.config().web.web_dir.as_ref().map_or_else(
+            || "landing page (no --web-dir)".to_owned(),
+            |d| format!("web client from {}", d.display()),
+        );
+        let _ = writeln!(out, "doh: {url}dns-query, metrics: {url}metrics, /: {web}");
         let _ = out.flush();
     }
     let dns = tokio::spawn(dns_server::serve(

@@ -1,51 +1,34 @@
-//! `dmp-web`: the browser client. For now a small page that proves the
-//! toolchain end to end: leptos renders, a signal updates on click, and the
-//! protocol core runs inside the wasm module (SHA-256 of the input, the record
-//! kinds the core knows). Reading through DoH and publishing through a node's
-//! HTTP API arrive with the web-client issue.
+//! `dmp-web`: the DNS Mesh Protocol messenger in the browser. It drives
+//! dmp-core's sans-IO client and adds only fetch (DoH reads, node
+//! publishes), storage (IndexedDB, sealed) and the UI.
+//!
+//! The same wasm module also runs in `kdf-worker.js`, where it only offers
+//! [`kdf_derive_hex`] so Argon2id does not freeze the page.
 
-use dmp_core::crypto;
-use dmp_core::wire::RecordKind;
-use leptos::prelude::*;
+mod app;
+mod engine;
+mod js;
+mod model;
+mod net;
 
-/// The workspace version; every crate of dmp-rs shares it.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+use wasm_bindgen::prelude::*;
 
-#[component]
-fn App() -> impl IntoView {
-    let (count, set_count) = signal(0u32);
-    let (text, set_text) = signal(String::new());
-    // Hashing goes through the core so the page exercises real protocol code.
-    let digest = move || crypto::hex(&crypto::sha256(text.get().as_bytes()));
-    let kinds = RecordKind::ALL.len();
-
-    view! {
-        <main>
-            <h1>"dnsmesh"</h1>
-            <p id="version">
-                "dmp-rs " {VERSION} " \u{2014} dmp-core knows " {kinds} " record kinds"
-            </p>
-            <p>
-                <button id="inc" on:click=move |_| set_count.update(|n| *n += 1)>
-                    "Clicked "
-                    <span id="count">{count}</span>
-                    " times"
-                </button>
-            </p>
-            <p>
-                <label for="name">"Text: "</label>
-                <input
-                    id="name"
-                    prop:value=text
-                    on:input:target=move |ev| set_text.set(ev.target().value())
-                />
-            </p>
-            <p>"SHA-256: " <code id="sha256">{digest}</code></p>
-        </main>
-    }
+/// Argon2id(passphrase, salt) with the protocol's parameters; the raw X25519
+/// secret as hex. Called from the key derivation worker only.
+#[wasm_bindgen]
+pub fn kdf_derive_hex(passphrase: &str, salt_hex: &str) -> Result<String, JsValue> {
+    let salt = model::unhex_vec(salt_hex).ok_or_else(|| JsValue::from_str("salt is not hex"))?;
+    dmp_core::crypto::argon2_x25519_secret(passphrase.as_bytes(), &salt)
+        .map(|k| dmp_core::crypto::hex(&k))
+        .map_err(|e| JsValue::from_str(&e.to_string()))
 }
 
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(App);
+    // In the worker there is no document to render into.
+    if !js::is_window() {
+        return;
+    }
+    js::register_sw();
+    leptos::mount::mount_to_body(app::Root);
 }

@@ -44,12 +44,14 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 pub mod cluster;
+pub mod doh;
 pub mod identity;
 mod proto;
 pub mod receive;
 pub mod resolver;
 pub mod send;
 pub mod state;
+pub mod vault;
 
 pub use identity::{
     DEFAULT_IDENTITY_TTL, IdentityCandidate, IdentityChoice, IdentityQuery, identity_fetch_names,
@@ -61,6 +63,7 @@ pub use state::{
     Contact, DEFAULT_PREKEY_COUNT, DEFAULT_PREKEY_TTL, IntroState, MAX_PREKEY_TTL, PrekeySecret,
     PrekeyStore, ReplayCache, ReplayKey,
 };
+pub use vault::{vault_key, vault_open, vault_seal};
 
 /// Mailbox slots per recipient and zone.
 pub const SLOT_COUNT: u8 = 10;

@@ -10,10 +10,12 @@
 //!   2308, 6891, 8020) for UDP, TCP and DoH.
 //! * [`parse_update`] / [`UpdateRequest::respond`]: RFC 2136 UPDATE with
 //!   TSIG hmac-sha256 verification and response signing.
+//! * [`doh`]: RFC 8484 and JSON DoH requests, answered through [`answer`].
 //! * [`client`]: the matching client-side builders and parsers.
 
 mod answer;
 pub mod client;
+pub mod doh;
 mod raw;
 mod tsig;
 mod update;
@@ -23,7 +25,9 @@ pub use answer::{
     is_update, qtype_param, render_json, stub_response,
 };
 pub use tsig::{HMAC_SHA256, TSIG_FUDGE, TsigError, TsigKey, TsigKeys};
-pub use update::{UpdateOp, UpdateParse, UpdateRequest, parse_update};
+pub use update::{
+    UpdateOp, UpdateParse, UpdatePolicy, UpdateRequest, authorize_update, parse_update,
+};
 
 /// DNS RCODE values used here (RFC 1035, 2136, 8945).
 pub mod rcode {

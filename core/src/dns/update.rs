@@ -297,3 +297,247 @@ fn name_key(name: &Name) -> Option<String> {
     }
     .key()
 }
+
+/// How a node authorizes a parsed UPDATE (REFERENCE-NODE.md §4.4 steps
+/// 4–6). The node supplies the state: stored value counts, the signing
+/// key's scope and the claim buckets.
+pub struct UpdatePolicy<'a> {
+    /// `DMP_MAX_TTL`, `DMP_MAX_VALUE_BYTES`, `DMP_MAX_VALUES_PER_NAME`.
+    pub limits: &'a crate::node::publish::Limits,
+    /// Unsigned claim acceptance; `None` refuses every unsigned UPDATE.
+    pub claims: Option<crate::node::authz::ClaimPolicy<'a>>,
+}
+
+/// Decides a parsed UPDATE. `scope` is the signing key's allowed suffixes
+/// (`None`: the request was unsigned); `stored_count` is the number of
+/// live values at a name; `spend_claim` spends one unit of a recipient's
+/// bucket (false when empty). Returns the operations to apply, all or
+/// nothing, with TTLs mapped (0 → the reference's 60, claims clamped), or
+/// the rcode: REFUSED for a cap, a scope miss or a bad claim, SERVFAIL
+/// for an exhausted claim bucket.
+pub fn authorize_update(
+    ops: &[UpdateOp],
+    scope: Option<&[String]>,
+    policy: &UpdatePolicy<'_>,
+    mut stored_count: impl FnMut(&str) -> usize,
+    mut spend_claim: impl FnMut(&str) -> bool,
+    now: u64,
+) -> Result<Vec<UpdateOp>, u8> {
+    use crate::node::authz::{Op, accept_unsigned_claim, tsig_allows};
+    use crate::node::publish::check_update_add;
+    use alloc::collections::BTreeMap;
+
+    // Caps on adds first, whoever signed (the reference's order).
+    let mut running: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut planned = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            UpdateOp::Add { name, value, ttl } => {
+                let count = running
+                    .entry(name.as_str())
+                    .or_insert_with(|| stored_count(name));
+                *count += 1;
+                let ttl =
+                    check_update_add(value, *ttl, *count, policy.limits).map_err(|rc| rc.code())?;
+                planned.push(UpdateOp::Add {
+                    name: name.clone(),
+                    value: value.clone(),
+                    ttl,
+                });
+            }
+            other => planned.push(other.clone()),
+        }
+    }
+    let op_kind = |op: &UpdateOp| match op {
+        UpdateOp::Add { .. } => Op::Publish,
+        _ => Op::Delete,
+    };
+    let name_of = |op: &UpdateOp| match op {
+        UpdateOp::Add { name, .. }
+        | UpdateOp::DeleteValue { name, .. }
+        | UpdateOp::DeleteRrset { name }
+        | UpdateOp::DeleteName { name } => name.clone(),
+    };
+    match scope {
+        Some(suffixes) => {
+            if planned
+                .iter()
+                .all(|op| tsig_allows(suffixes, &name_of(op), op_kind(op)))
+            {
+                Ok(planned)
+            } else {
+                Err(rcode::REFUSED)
+            }
+        }
+        None => {
+            let claims = policy.claims.as_ref().ok_or(rcode::REFUSED)?;
+            if planned.is_empty() {
+                return Err(rcode::REFUSED);
+            }
+            // Caps passed; the claim rule maps the TTL as sent (0 and clamp).
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                let UpdateOp::Add { name, value, ttl } = op else {
+                    return Err(rcode::REFUSED);
+                };
+                let accepted = accept_unsigned_claim(claims, Op::Publish, name, value, *ttl, now)
+                    .map_err(|rc| rc.code())?;
+                if !spend_claim(&accepted.hash12) {
+                    return Err(rcode::SERVFAIL);
+                }
+                out.push(UpdateOp::Add {
+                    name: name.clone(),
+                    value: value.clone(),
+                    ttl: u32::try_from(accepted.ttl).unwrap_or(u32::MAX),
+                });
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::authz::ClaimPolicy;
+    use crate::node::publish::Limits;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn add(name: &str, value: &str, ttl: u32) -> UpdateOp {
+        UpdateOp::Add {
+            name: name.into(),
+            value: value.into(),
+            ttl,
+        }
+    }
+
+    fn scope() -> Vec<String> {
+        vec![
+            "id-abc.mesh.test".to_string(),
+            "slot-*.mb-*.mesh.test".to_string(),
+        ]
+    }
+
+    fn run(
+        ops: &[UpdateOp],
+        signed: bool,
+        claims: bool,
+        stored: usize,
+    ) -> Result<Vec<UpdateOp>, u8> {
+        let limits = Limits {
+            max_ttl: 86_400,
+            max_value_bytes: 2048,
+            max_values_per_name: 3,
+        };
+        let policy = UpdatePolicy {
+            limits: &limits,
+            claims: claims.then_some(ClaimPolicy {
+                zone: "mesh.test",
+                max_ttl: 86_400,
+                registered: None,
+            }),
+        };
+        let s = scope();
+        authorize_update(
+            ops,
+            signed.then_some(s.as_slice()),
+            &policy,
+            |_| stored,
+            |_| true,
+            NOW,
+        )
+    }
+
+    #[test]
+    fn signed_updates_follow_caps_then_scope() {
+        let ok = run(&[add("id-abc.mesh.test", "v", 0)], true, false, 0).unwrap();
+        assert_eq!(
+            ok,
+            vec![add("id-abc.mesh.test", "v", 60)],
+            "TTL 0 becomes 60"
+        );
+        assert_eq!(
+            run(&[add("id-abd.mesh.test", "v", 60)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        let big = "v".repeat(2049);
+        assert_eq!(
+            run(&[add("id-abc.mesh.test", &big, 60)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(
+            run(&[add("id-abc.mesh.test", "v", 86_401)], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        // The per-name cap counts stored values plus this message's adds.
+        let two = [
+            add("id-abc.mesh.test", "a", 60),
+            add("id-abc.mesh.test", "b", 60),
+        ];
+        assert!(run(&two, true, false, 1).is_ok());
+        assert_eq!(run(&two, true, false, 2), Err(rcode::REFUSED));
+        // One bad operation refuses the whole message.
+        let mixed = [
+            add("id-abc.mesh.test", "a", 60),
+            add("other.mesh.test", "b", 60),
+        ];
+        assert_eq!(run(&mixed, true, false, 0), Err(rcode::REFUSED));
+        // Deletes only through literal suffixes.
+        let del = |n: &str| UpdateOp::DeleteRrset { name: n.into() };
+        assert!(run(&[del("id-abc.mesh.test")], true, false, 0).is_ok());
+        assert_eq!(
+            run(&[del("slot-1.mb-abc.mesh.test")], true, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert!(run(&[add("slot-1.mb-abc.mesh.test", "c", 60)], true, false, 0).is_ok());
+    }
+
+    #[test]
+    fn unsigned_updates_need_verified_claims() {
+        let owner = "claim-1.mb-0123456789ab.mesh.test";
+        assert_eq!(
+            run(&[add(owner, "v=x", 60)], false, false, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(
+            run(&[add(owner, "v=x", 60)], false, true, 0),
+            Err(rcode::REFUSED)
+        );
+        assert_eq!(run(&[], false, true, 0), Err(rcode::REFUSED));
+        let signer = crate::crypto::Signer25519::from_seed(&[3; 32]);
+        let wire = crate::records::claim::ClaimRecord {
+            msg_id: [1; 16],
+            sender_spk: signer.public(),
+            sender_mailbox_domain: "s.test".into(),
+            slot: 1,
+            ts: NOW,
+            exp: NOW + 600,
+        }
+        .to_wire(&signer)
+        .unwrap();
+        let got = run(&[add(owner, &wire, 0)], false, true, 0).unwrap();
+        assert_eq!(got, vec![add(owner, &wire, 60)]);
+        // An exhausted recipient bucket is SERVFAIL.
+        let limits = Limits::default();
+        let policy = UpdatePolicy {
+            limits: &limits,
+            claims: Some(ClaimPolicy {
+                zone: "mesh.test",
+                max_ttl: 86_400,
+                registered: None,
+            }),
+        };
+        let r = authorize_update(
+            &[add(owner, &wire, 60)],
+            None,
+            &policy,
+            |_| 0,
+            |_| false,
+            NOW,
+        );
+        assert_eq!(r, Err(rcode::SERVFAIL));
+    }
+}

@@ -3,7 +3,9 @@
 //! zfec evaluates a Vandermonde matrix at the points `x_0 = 0` and
 //! `x_r = α^(r−1)` (α = 2 in GF(2⁸)/0x11D) and makes it systematic as
 //! `E = V · inv(V_top)`. Stock `reed-solomon-erasure` uses different points, so
-//! only its bulk multiply-add over the same field (`mul_slice_xor`) is reused.
+//! it is not used here; the bulk multiply-add is a 256-entry row table built
+//! from the log/exp tables (the crate's 64 KB product table would otherwise
+//! be a quarter of the web client's download).
 //!
 //! `V · inv(V_top)` maps the k data blocks to the values at `x_r` of the unique
 //! polynomial of degree < k that takes the data values at `x_0..x_{k−1}`. Row r
@@ -16,8 +18,6 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use reed_solomon_erasure::galois_8::mul_slice_xor;
-
 use crate::error::{Error, Result};
 
 /// zfec's share limit: 0, α⁰, …, α²⁵⁴ are the only 256 distinct points.
@@ -28,8 +28,8 @@ const ORDER: usize = 255;
 
 /// Powers and discrete logs of α = 2 in GF(2⁸)/0x11D, built at compile time
 /// (768 bytes). The matrix entries are products and quotients, which become
-/// sums and differences of logs; the bulk multiply-add over share bytes uses
-/// `reed_solomon_erasure::galois_8` (the same field).
+/// sums and differences of logs; [`mul_slice_xor`] builds its row of
+/// products from them.
 const fn gf_tables() -> ([u8; ORDER], [u8; 256]) {
     let mut exp = [0u8; ORDER];
     let mut log = [0u8; 256];
@@ -49,6 +49,21 @@ const fn gf_tables() -> ([u8; ORDER], [u8; 256]) {
 
 static EXP: [u8; ORDER] = gf_tables().0;
 static LOG: [u8; 256] = gf_tables().1;
+
+/// `out[i] ^= c · input[i]` in GF(2⁸)/0x11D, through the 256 products of `c`.
+fn mul_slice_xor(c: u8, input: &[u8], out: &mut [u8]) {
+    if c == 0 {
+        return;
+    }
+    let log_c = LOG[usize::from(c)] as usize;
+    let mut row = [0u8; 256];
+    for (x, r) in row.iter_mut().enumerate().skip(1) {
+        *r = EXP[(LOG[x] as usize + log_c) % ORDER];
+    }
+    for (o, &i) in out.iter_mut().zip(input) {
+        *o ^= row[usize::from(i)];
+    }
+}
 
 /// Whether zfec accepts `(k, n)`: 1 ≤ k ≤ n ≤ 256.
 pub fn valid_params(k: usize, n: usize) -> bool {
@@ -197,6 +212,18 @@ mod tests {
         for e in 0..ORDER {
             assert_eq!(EXP[e], exp(2, e));
             assert_eq!(LOG[EXP[e] as usize] as usize, e);
+        }
+    }
+
+    #[test]
+    fn mul_slice_xor_matches_galois_8() {
+        let input: Vec<u8> = (0..=255).collect();
+        for c in 0..=255u8 {
+            let mut ours = vec![0x5a; 256];
+            let mut theirs = ours.clone();
+            mul_slice_xor(c, &input, &mut ours);
+            reed_solomon_erasure::galois_8::mul_slice_xor(c, &input, &mut theirs);
+            assert_eq!(ours, theirs, "c = {c}");
         }
     }
 

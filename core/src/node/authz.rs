@@ -550,3 +550,95 @@ pub fn accept_unsigned_claim(
     };
     Ok(AcceptedClaim { hash12, ttl })
 }
+
+/// The mailbox hash12s a TSIG key makes its owner a registered recipient
+/// for under `zone` (receiver-only claim mode): the hash of the proven
+/// X25519 key when the scope authorizes mailbox writes in the zone (the
+/// zone itself, `mb-*`, `slot-*.mb-*`, `claim-*.mb-*`), plus every literal
+/// `mb-<12 hex>.<zone>` suffix.
+pub fn key_recipient_hashes<S: AsRef<str>>(
+    suffixes: &[S],
+    x25519_pub_hex: &str,
+    zone: &str,
+) -> alloc::vec::Vec<String> {
+    let z = normalize_zone(zone);
+    let mut out = alloc::vec::Vec::new();
+    if z.is_empty() {
+        return out;
+    }
+    let heads: alloc::vec::Vec<String> = suffixes
+        .iter()
+        .filter_map(|s| {
+            let n = normalize_zone(s.as_ref());
+            if n == z {
+                return Some(String::new());
+            }
+            n.strip_suffix(z.as_str())
+                .and_then(|h| h.strip_suffix('.'))
+                .map(String::from)
+        })
+        .collect();
+    let mailbox_scope = heads.iter().any(|h| {
+        h.is_empty()
+            || (!h.contains('.') && h.starts_with("mb-"))
+            || h.split_once('.').is_some_and(|(l, r)| {
+                !r.contains('.')
+                    && r.starts_with("mb-")
+                    && (l.starts_with("slot-") || l.starts_with("claim-"))
+            })
+    });
+    let x = x25519_pub_hex.trim().to_ascii_lowercase();
+    if mailbox_scope && x.len() == 64 && x.bytes().all(|c| c.is_ascii_hexdigit()) {
+        let mut raw = [0u8; 32];
+        for (o, pair) in raw.iter_mut().zip(x.as_bytes().chunks_exact(2)) {
+            if let [a, b] = pair {
+                let hi = (*a as char).to_digit(16).unwrap_or(0);
+                let lo = (*b as char).to_digit(16).unwrap_or(0);
+                // Two hex digits always fit a byte.
+                *o = ((hi << 4) | lo) as u8;
+            }
+        }
+        let h = hex(&sha256(&sha256(&raw)));
+        out.push(String::from(&h[..12]));
+    }
+    for h in &heads {
+        if let Some(m) = h.strip_prefix("mb-").filter(|m| is_hex_n(m, 12)) {
+            out.push(String::from(m));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn recipient_hashes_of_a_key() {
+        let x = "11".repeat(32);
+        let expected = {
+            let h = hex(&sha256(&sha256(&[0x11; 32])));
+            String::from(&h[..12])
+        };
+        // A default scope: the wildcard slot suffix admits the proven key.
+        let s = vec!["slot-*.mb-*.mesh.test", "id-abc.mesh.test"];
+        assert_eq!(
+            key_recipient_hashes(&s, &x, "mesh.test"),
+            vec![expected.clone()]
+        );
+        // Loose scope (the zone) too; identity-only scope does not.
+        assert_eq!(
+            key_recipient_hashes(&["mesh.test"], &x, "mesh.test"),
+            vec![expected]
+        );
+        assert!(key_recipient_hashes(&["id-abc.mesh.test"], &x, "mesh.test").is_empty());
+        // Literal mailbox suffixes count without a key; other zones do not.
+        let lit = ["mb-0123456789ab.mesh.test"];
+        assert_eq!(
+            key_recipient_hashes(&lit, "", "mesh.test"),
+            vec![String::from("0123456789ab")]
+        );
+        assert!(key_recipient_hashes(&lit, "", "other.test").is_empty());
+    }
+}

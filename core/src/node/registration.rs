@@ -612,8 +612,24 @@ pub fn token_response_json(
     rate_per_sec: f64,
     rate_burst: u32,
 ) -> String {
+    confirm_response_json(token, subject, Some(expires_at), rate_per_sec, rate_burst)
+}
+
+/// [`token_response_json`] for a token that may never expire
+/// (`expires_at: null` when the node's credential lifetime is 0).
+pub fn confirm_response_json(
+    token: &str,
+    subject: &str,
+    expires_at: Option<u64>,
+    rate_per_sec: f64,
+    rate_burst: u32,
+) -> String {
+    let expires = match expires_at {
+        Some(e) => format!("{e}"),
+        None => String::from("null"),
+    };
     format!(
-        "{{\"token\": {}, \"subject\": {}, \"expires_at\": {expires_at}, \"rate_per_sec\": {}, \"rate_burst\": {rate_burst}}}",
+        "{{\"token\": {}, \"subject\": {}, \"expires_at\": {expires}, \"rate_per_sec\": {}, \"rate_burst\": {rate_burst}}}",
         json_str(token),
         json_str(subject),
         py_float(rate_per_sec),

@@ -247,6 +247,20 @@ impl ClusterManifest {
         Ok(manifest)
     }
 
+    /// Parse a TXT value's body WITHOUT checking the signature, keys or
+    /// time (prefix, cap, strict base64, blob size, body structure only).
+    /// For a node reading its operator-installed manifest file to learn its
+    /// peers (the file is the trust anchor); never for data from the
+    /// network.
+    pub fn parse_unverified(wire: &str) -> Result<Self> {
+        let blob = decode_capped_wire(wire, PREFIX_CLUSTER)?;
+        if blob.len() < MIN_BLOB {
+            return Err(Error::Malformed("blob too short"));
+        }
+        let (body, _sig) = split_signature(&blob)?;
+        Self::read_body(body)
+    }
+
     fn read_body(body: &[u8]) -> Result<Self> {
         let mut r = Reader::new(body);
         if &r.array::<7>()? != MAGIC {

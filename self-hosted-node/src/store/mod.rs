@@ -20,6 +20,7 @@
 //! [`unix_now_ms`] gives the real clock.
 
 mod index;
+pub mod sync_store;
 
 use index::{Entry, Index};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
