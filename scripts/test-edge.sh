@@ -12,7 +12,7 @@
 #   3. `wrangler dev` on 127.0.0.1 with the checked-in settings (.dev.vars:
 #      open mode): the suite, a seeded record, the cron sweep via
 #      /__scheduled, then the client hooks (edge_client_checks below);
-#   4. restart on the same persist dir: the seeded record is still served,
+#   4. restart on the same persist dir (reusing the built worker): the seeded record is still served,
 #      and the swept one is gone from D1;
 #   5. `wrangler dev` multi-tenant with an operator token and registration:
 #      the suite again (rate-limit bindings off there: the suite's seven
@@ -133,20 +133,34 @@ curl -fsS -m 30 "$BASE/__scheduled?cron=*/5+*+*+*+*" >/dev/null || die "triggeri
 edge_client_checks "$BASE"
 stop_dev
 
+# Later starts reuse the worker the first one built (edge-node/build/):
+# the same config without its [build] step, next to a copy of .dev.vars.
+mkdir -p "$ROOT/.wrangler"
+python3 - "$ROOT/wrangler.toml" "$ROOT/.wrangler/test-edge.toml" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+src = re.sub(r"(?ms)^\[build\]\n.*?^command = .*?\n", "", src)
+src = src.replace('main = "edge-node/', 'main = "../edge-node/').replace('migrations_dir = "migrations"', 'migrations_dir = "../migrations"')
+assert "[build]" not in src and "../edge-node/build/index.js" in src
+open(sys.argv[2], "w").write(src)
+PY
+cp "$ROOT/.dev.vars" "$ROOT/.wrangler/.dev.vars"
+PREBUILT=(--config "$ROOT/.wrangler/test-edge.toml")
+
 # --- restart: local D1 persistence and the sweep ---------------------------------
 n="$(d1_count "SELECT COUNT(*) AS n FROM records WHERE name = '$KEEP'")"
 [ "$n" = 1 ] || die "reading local D1 after the run: want 1 row at $KEEP, got '$n'"
 n="$(d1_count "SELECT COUNT(*) AS n FROM records WHERE name = '$GONE'")"
 [ "$n" = 0 ] || die "the cron sweep left $n expired row(s) at $GONE"
 log "cron sweep removed the expired row"
-start_dev restarted
+start_dev restarted "${PREBUILT[@]}"
 "$CONF" --base-url "$BASE" expect --name "$KEEP" --value "survives-restart" ||
   die "records did not survive a wrangler dev restart"
 stop_dev
 
 # --- multi-tenant with an operator token and registration ------------------------
 OP_TOKEN="edge-test-operator-$(date +%s)"
-start_dev multi-tenant --var DMP_AUTH_MODE:multi-tenant --var "DMP_OPERATOR_TOKEN:$OP_TOKEN" \
+start_dev multi-tenant "${PREBUILT[@]}" --var DMP_AUTH_MODE:multi-tenant --var "DMP_OPERATOR_TOKEN:$OP_TOKEN" \
   --var DMP_NODE_HOSTNAME:conformance.example --var DMP_RATE_LIMIT:off
 "$CONF" --base-url "$BASE" --operator-token "$OP_TOKEN" run --mode multi-tenant --registration ||
   { tail -n 40 "$DEV_LOG" >&2; die "conformance (multi-tenant)"; }
