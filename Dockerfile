@@ -18,8 +18,9 @@ COPY . .
 # The caches keep crates.io downloads and target/ between builds.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p dmp-node --bin dmp-node \
-    && install -D -m 0755 target/release/dmp-node /out/dmp-node
+    cargo build --release --locked -p dmp-node --bin dmp-node --bin dmp-cluster \
+    && install -D -m 0755 target/release/dmp-node /out/dmp-node \
+    && install -D -m 0755 target/release/dmp-cluster /out/dmp-cluster
 
 # --- web client (web/, built with Trunk as in docs/TOOLCHAIN.md) --------------
 # `--build-arg WITH_WEB=0` skips it (faster; then / answers 404 and the API
@@ -58,6 +59,8 @@ RUN groupadd --system --gid 10001 dmp \
     && useradd --system --uid 10001 --gid dmp --home-dir /var/lib/dmp --shell /usr/sbin/nologin dmp \
     && install -d -o dmp -g dmp -m 0750 /var/lib/dmp
 COPY --from=build /out/dmp-node /usr/local/bin/dmp-node
+# Operator tool for clusters (keys, signed manifests): docs/FEDERATION.md.
+COPY --from=build /out/dmp-cluster /usr/local/bin/dmp-cluster
 COPY --from=web /out/web /usr/share/dmp/web
 
 ENV DMP_DB_PATH=/var/lib/dmp/dmp.db

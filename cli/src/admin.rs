@@ -326,7 +326,9 @@ pub fn doctor(paths: &Paths) -> Result<(), Fail> {
                 }
             }
         }
-        Ok(w @ Writer::Tsig { .. }) => pass("write path", format!(" {}", w.describe())),
+        Ok(w @ (Writer::Tsig { .. } | Writer::Cluster { .. })) => {
+            pass("write path", format!(" {}", w.describe()))
+        }
         Err(e) => {
             bad += 1;
             println!("  [FAIL] write path: {}", e.msg)

@@ -4,7 +4,7 @@
 //! over DNS (PROTOCOL.md §8).
 
 use crate::config::{Config, Paths, decode_hex, write_private};
-use crate::ctx::{self, reader_for};
+use crate::ctx::{self, base_reader as reader_for};
 use crate::keys::Fail;
 use crate::net::Reader;
 use crate::rng::now;
@@ -312,5 +312,38 @@ pub fn bootstrap_discover(
     }
     Err(Fail::net(format!(
         "no bootstrap entry for {host} led to a verifying cluster manifest"
+    )))
+}
+
+/// For `identity fetch --via-bootstrap user@host`: the pinned bootstrap
+/// signer of `host` → its bootstrap record → the first entry whose cluster
+/// manifest verifies, as a reader over that cluster.
+pub fn reader_via_bootstrap(cfg: &Config, host: &str) -> Result<Reader, Fail> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !cfg.bootstrap_user_domain.eq_ignore_ascii_case(&host) || cfg.bootstrap_signer_spk.is_empty()
+    {
+        return Err(Fail::user(format!(
+            "--via-bootstrap: no bootstrap signer pinned for {host}; run \
+             `dnsmesh bootstrap pin {host} <signer_spk>` (verified out of band)"
+        )));
+    }
+    let signer = spk32(&cfg.bootstrap_signer_spk, "bootstrap_signer_spk")?;
+    let base = reader_for(cfg)?;
+    let rec = fetch_bootstrap(&base, &host, &signer)?;
+    for e in &rec.entries {
+        let name = dmp_core::client::cluster::ClusterView::manifest_name(&e.cluster_base_domain)
+            .map_err(|err| Fail::user(format!("bad cluster base: {err:?}")))?;
+        let values = base.txt(&name);
+        if let Ok(view) = dmp_core::client::cluster::ClusterView::install(
+            values.iter().map(String::as_str),
+            &e.operator_spk,
+            &e.cluster_base_domain,
+            now(),
+        ) {
+            return Ok(Reader::cluster(base, view, ctx::CLUSTER_TIMEOUT));
+        }
+    }
+    Err(Fail::net(format!(
+        "--via-bootstrap: no bootstrap entry for {host} led to a verifying cluster manifest"
     )))
 }

@@ -6,6 +6,7 @@ use crate::keys::{self, Fail};
 use crate::net::{Reader, Upstream, Writer, endpoint_host, resolve_host};
 use crate::tokens::TokenStore;
 use dmp_core::client::Contact;
+use dmp_core::client::cluster::ClusterView;
 use dmp_core::crypto::Keypair;
 use dmp_core::dns::TsigKey;
 use std::time::Duration;
@@ -46,6 +47,50 @@ fn system_nameservers() -> Vec<String> {
 /// `DMP_DOH_URL` is set; else the `dns_resolvers` pool; else
 /// `dns_host:dns_port`; else the system's nameservers.
 pub fn reader_for(cfg: &Config) -> Result<Reader, Fail> {
+    let base = base_reader(cfg)?;
+    match cluster_view(cfg, &base)? {
+        Some(view) => Ok(Reader::cluster(base, view, CLUSTER_TIMEOUT)),
+        None => Ok(base),
+    }
+}
+
+/// Per-node read timeout in cluster mode (the reference's 5 s union wait).
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// In cluster mode (`cluster_enabled` with both anchors pinned), the
+/// verified manifest fetched through `base`; None otherwise.
+pub fn cluster_view(cfg: &Config, base: &Reader) -> Result<Option<ClusterView>, Fail> {
+    if !(cfg.cluster_enabled
+        && !cfg.cluster_base_domain.is_empty()
+        && !cfg.cluster_operator_spk.is_empty())
+    {
+        return Ok(None);
+    }
+    let spk = key32(&cfg.cluster_operator_spk).ok_or_else(|| {
+        Fail::user(
+            "cluster_operator_spk must be 64 hex chars; run `dnsmesh cluster pin <hex> <base_domain>`",
+        )
+    })?;
+    let name = ClusterView::manifest_name(&cfg.cluster_base_domain)
+        .map_err(|e| Fail::user(format!("bad cluster_base_domain: {e:?}")))?;
+    let values = base.txt(&name);
+    ClusterView::install(
+        values.iter().map(String::as_str),
+        &spk,
+        &cfg.cluster_base_domain,
+        crate::rng::now(),
+    )
+    .map(Some)
+    .map_err(|e| {
+        Fail::net(format!(
+            "cluster manifest fetch failed for {} ({e:?}): check that `{name}` TXT is published,              signed by the pinned operator key, and not expired (or `dnsmesh cluster disable`)",
+            cfg.cluster_base_domain
+        ))
+    })
+}
+
+/// The reader without cluster routing.
+pub fn base_reader(cfg: &Config) -> Result<Reader, Fail> {
     let doh = std::env::var("DMP_DOH_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -86,14 +131,24 @@ pub fn reader_for(cfg: &Config) -> Result<Reader, Fail> {
              (`dnsmesh init --force ... --dns-resolvers IP[:PORT]`) or DMP_DOH_URL",
         ));
     }
-    Ok(Reader::pool(ups, DNS_TIMEOUT))
+    Ok(Reader::pool(ups, DNS_TIMEOUT, cfg.dnssec_required))
 }
 
 /// The writer a config selects: DNS UPDATE + TSIG when a TSIG block is
 /// present, else the HTTP API with `http_token` or the saved token for
 /// the endpoint's host.
 pub fn writer_for(cfg: &Config, paths: &Paths) -> Result<Writer, Fail> {
-    if !cfg.tsig_key_name.is_empty() && !cfg.tsig_secret_hex.is_empty() {
+    let tsig = !cfg.tsig_key_name.is_empty() && !cfg.tsig_secret_hex.is_empty();
+    if !tsig && cfg.cluster_enabled {
+        let base = base_reader(cfg)?;
+        if let Some(view) = cluster_view(cfg, &base)? {
+            let token = Some(cfg.cluster_node_token.clone())
+                .filter(|t| !t.is_empty())
+                .or_else(|| cfg.http_token.clone().filter(|t| !t.is_empty()));
+            return Ok(Writer::Cluster { view, token });
+        }
+    }
+    if tsig {
         let secret = decode_hex(cfg.tsig_secret_hex.trim())
             .ok_or_else(|| Fail::user("tsig_secret_hex in config is not valid hex"))?;
         let zone = cfg.tsig_zone.trim().to_string();

@@ -382,7 +382,8 @@ enum IdentityCmd {
         accept_fingerprint: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Not supported by this client yet.
+        /// Read the record from the cluster that host's pinned bootstrap
+        /// record names (`dnsmesh bootstrap pin` first).
         #[arg(long)]
         via_bootstrap: bool,
     },
@@ -439,7 +440,10 @@ fn main() {
         .without_time()
         .with_target(false)
         .init();
-    let code = match run(cli) {
+    let result = run(cli);
+    // Cluster writes beyond their quorum get a moment to land everywhere.
+    dmp_cli::net::writer::finish_background_writes(std::time::Duration::from_secs(5));
+    let code = match result {
         Ok(()) => 0,
         Err(f) => {
             if !f.msg.is_empty() {
@@ -509,13 +513,15 @@ fn run(cli: Cli) -> Result<(), Fail> {
             json,
             via_bootstrap,
         }) => {
-            if via_bootstrap {
-                return Err(Fail::user(
-                    "--via-bootstrap is not supported by this client yet; fetch without it",
-                ));
-            }
             let mut ctx = Ctx::open(&paths)?;
-            let reader = ctx.reader()?;
+            let reader = if via_bootstrap {
+                let Some((_, host)) = address.split_once('@') else {
+                    return Err(Fail::user("--via-bootstrap needs an address as user@host"));
+                };
+                cluster::reader_via_bootstrap(&ctx.cfg, host)?
+            } else {
+                ctx.reader()?
+            };
             let (cand, label, host) = messaging::fetch_identity(
                 ctx.domain(),
                 &reader,
@@ -539,11 +545,21 @@ fn run(cli: Cli) -> Result<(), Fail> {
                     "give user@host to fetch the contact's keys over DNS, or NAME X25519HEX to add offline",
                 ));
             }
-            let _ = signing_key;
             let mut ctx = Ctx::open(&paths)?;
             let reader = ctx.reader()?;
             let (cand, label, host) =
                 messaging::fetch_identity(ctx.domain(), &reader, &name, None, None, false)?;
+            // A signing key given out of band must match what DNS serves.
+            if !signing_key.is_empty()
+                && !signing_key
+                    .eq_ignore_ascii_case(&dmp_core::crypto::hex(&cand.record.ed25519_spk))
+            {
+                return Err(Fail::net(format!(
+                    "the identity published for {name} has signing key {}, not the --signing-key \
+                     you gave; not adding it (someone may be impersonating {name})",
+                    dmp_core::crypto::hex(&cand.record.ed25519_spk)
+                )));
+            }
             messaging::add_fetched_contact(&mut ctx, &cand, &label, host.as_deref())
         }
         Command::Contacts(ContactsCmd::Add {

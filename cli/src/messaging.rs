@@ -584,13 +584,17 @@ pub fn poll_once(
                     eprintln!("warning: could not delete used prekey {id}: {e}");
                 }
             }
-            Event::DeletePublished { name, value } => {
-                if let Some(w) = writer
-                    && let Err(e) = w.delete(&name, &value)
-                {
-                    eprintln!("warning: could not delete used prekey record: {e}");
+            Event::DeletePublished { name, value } => match writer {
+                Some(w) => {
+                    if let Err(e) = w.delete(&name, &value) {
+                        eprintln!("warning: could not delete used prekey record: {e}");
+                    }
                 }
-            }
+                None => eprintln!(
+                    "warning: a used prekey stays published at {name} (no write path configured); \
+                     a sender who picks it sends a message this client cannot read"
+                ),
+            },
             Event::Dropped { name, reason } => {
                 tracing::debug!(%name, ?reason, "dropped");
                 if let Some(m) = describe_drop(&name, &reason) {
@@ -632,6 +636,16 @@ pub fn recv_cmd(
         )?;
         for p in &poll.problems {
             eprintln!("dnsmesh: {p}");
+        }
+        if reader.nothing_answered() {
+            let msg = format!(
+                "no DNS resolver answered ({}): check dns_resolvers in config.yaml and the network",
+                reader.describe()
+            );
+            if !watch {
+                return Err(Fail::net(msg));
+            }
+            eprintln!("dnsmesh: {msg}");
         }
         if !watch {
             if poll.delivered == 0 && poll.intros == 0 {

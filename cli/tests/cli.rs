@@ -86,6 +86,15 @@ fn every_command_has_an_example() {
         &["resolvers", "discover", "--help"],
         &["peers", "--help"],
         &["doctor", "--help"],
+        &["identity", "rotate", "--help"],
+        &["cluster", "pin", "--help"],
+        &["cluster", "fetch", "--help"],
+        &["cluster", "status", "--help"],
+        &["cluster", "enable", "--help"],
+        &["cluster", "disable", "--help"],
+        &["bootstrap", "pin", "--help"],
+        &["bootstrap", "fetch", "--help"],
+        &["bootstrap", "discover", "--help"],
     ] {
         let out = dnsmesh(args);
         assert!(out.status.success(), "{args:?}");

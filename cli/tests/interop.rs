@@ -230,3 +230,53 @@ fn through_our_node_and_a_reference_made_config() {
     assert!(o.status.success(), "{o:?}");
     assert_eq!(bodies(&stdout(&o)), vec!["read over DoH".to_string()]);
 }
+
+/// First contact through dmp-node in both directions: an un-pinned sender's
+/// claim (an unsigned UPDATE into the recipient's zone) puts the message in
+/// the recipient's intro queue, for our CLI and for the reference CLI.
+#[test]
+fn first_contact_through_our_node() {
+    let Some(py) = reference_python() else { return };
+    let node = our_node_multi_tenant();
+    let tok = node.token.clone().unwrap();
+    let alice = User::reference("alice", &py);
+    let bob = User::ours("bob");
+    let dave = User::reference("dave", &py);
+    let erin = User::ours("erin");
+    for u in [&alice, &bob, &dave, &erin] {
+        u.init(&node, &["--http-token", &tok]);
+        u.ok(&["identity", "publish"]);
+    }
+    // alice and bob pin each other; dave and erin are strangers to them.
+    alice.ok(&["identity", "fetch", "bob@mesh.test", "--add"]);
+    bob.ok(&["contacts", "add", "alice@mesh.test"]);
+    dave.ok(&["identity", "fetch", "bob@mesh.test", "--add"]);
+    erin.ok(&["contacts", "add", "alice@mesh.test"]);
+
+    // reference stranger → ours
+    dave.ok(&["send", "bob@mesh.test", "dave says hi"]);
+    let out = bob.ok(&["recv"]);
+    assert!(
+        bodies(&out).is_empty() && out.contains("1 new intro(s)"),
+        "{out}"
+    );
+    let list = bob.ok(&["intro", "list"]);
+    assert!(list.contains("  message:    dave says hi\n"), "{list}");
+    let id = list
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches('#');
+    let out = bob.ok(&["intro", "accept", id]);
+    assert!(out.contains("dave says hi"), "{out}");
+    assert_eq!(bob.ok(&["intro", "list"]).trim(), "(no pending intros)");
+
+    // ours stranger → reference
+    let o = erin.run(&["send", "alice@mesh.test", "erin says hi"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("(+ 1/1 claim publishes)"), "{o:?}");
+    let out = alice.ok(&["recv"]);
+    assert!(out.contains("1 new intro(s)"), "{out}");
+    let list = alice.ok(&["intro", "list"]);
+    assert!(list.contains("erin says hi"), "{list}");
+}

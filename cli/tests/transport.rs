@@ -135,6 +135,12 @@ fn resolver_pool_demotes_liars_and_fails_over() {
         assert!(lied < honest, "{liar_kind:?}: liar {lied}, honest {honest}");
     }
 
+    // Every upstream dead: an error (exit 2), not "(no new messages)".
+    set_resolvers(&bob, &[dead_addr().to_string()]);
+    let o = bob.run(&["recv"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("no DNS resolver answered"), "{o:?}");
+
     // A dead first upstream: reads fail over to the live one.
     set_resolvers(&bob, &[dead_addr().to_string(), proxy.addr.to_string()]);
     alice.ok(&["send", "bob@mesh.test", "past a dead resolver"]);
@@ -154,6 +160,21 @@ fn resolver_pool_demotes_liars_and_fails_over() {
     alice.ok(&["send", "bob@mesh.test", "past a silent resolver"]);
     let out = bob.ok(&["recv"]);
     assert_eq!(bodies(&out), vec!["past a silent resolver".to_string()]);
+
+    // dnssec_required: answers without AD are dropped; validated ones pass.
+    let path = bob.home.join("config.yaml");
+    let mut cfg = Config::load(&path).unwrap();
+    cfg.dnssec_required = true;
+    cfg.dns_resolvers = vec![proxy.addr.to_string()];
+    cfg.save(&path).unwrap();
+    alice.ok(&["send", "bob@mesh.test", "needs validation"]);
+    let o = bob.run(&["recv"]);
+    assert!(bodies(&stdout(&o)).is_empty(), "{o:?}");
+    assert!(stderr(&o).contains("without the DNSSEC AD flag"), "{o:?}");
+    let validating = upstream(Behaviour::ForwardValidated(node.dns));
+    set_resolvers(&bob, &[validating.addr.to_string()]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["needs validation".to_string()]);
 }
 
 #[test]
@@ -162,6 +183,16 @@ fn prekeys_are_consumed_and_deleted_between_our_clients() {
     let (alice, bob) = pair(&node);
     let pool = dmp_core::names::prekey_pool_name("bob", ZONE);
     assert_eq!(node.txt(&pool).len(), 5);
+    // A signing key given out of band that DNS does not match is refused.
+    let o = alice.run(&[
+        "contacts",
+        "add",
+        "bob@mesh.test",
+        "--signing-key",
+        &"ab".repeat(32),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("impersonating"), "{o:?}");
     let o = alice.run(&["send", "bob@mesh.test", "forward secret"]);
     assert!(o.status.success(), "{o:?}");
     assert!(!stderr(&o).contains("no forward secrecy"), "{}", stderr(&o));
@@ -369,5 +400,159 @@ fn cluster_and_bootstrap_commands_verify_signed_records() {
     assert!(
         user.ok(&["cluster", "disable"])
             .contains("cluster mode disabled")
+    );
+
+    // identity fetch --via-bootstrap reads through the discovered cluster.
+    let zed = User::ours("zed");
+    zed.init(&node, &[]);
+    zed.ok(&["identity", "publish"]);
+    let out = user.ok(&["identity", "fetch", "zed@mesh.test", "--via-bootstrap"]);
+    assert!(
+        out.contains(&format!("public_key:         {}", zed.show("public_key"))),
+        "{out}"
+    );
+    let o = user.run(&["identity", "fetch", "zed@other.test", "--via-bootstrap"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no bootstrap pin for other.test: {o:?}"
+    );
+}
+
+/// Cluster mode end to end over two dmp-nodes: writes fan out to both
+/// (quorum 1 of 2), reads of mailbox names are the union of both nodes, so
+/// a message survives the loss of its records on one node and a send
+/// survives one node being down.
+#[test]
+fn cluster_mode_fans_out_writes_and_unions_reads() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::cluster::{ClusterManifest, ClusterNode};
+    let (a, b) = (our_node(), our_node());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let operator = Signer25519::from_seed(&[5; 32]);
+    let node = |id: &str, n: &Node| ClusterNode {
+        node_id: id.into(),
+        http_endpoint: n.http.clone(),
+        dns_endpoint: Some(n.dns.to_string()),
+    };
+    let manifest = ClusterManifest {
+        cluster_name: ZONE.into(),
+        operator_spk: operator.public(),
+        nodes: vec![node("a", &a), node("b", &b)],
+        seq: 1,
+        exp: now + 3600,
+    }
+    .to_wire(&operator)
+    .unwrap();
+    // The manifest is served by node a (the users' bootstrap resolver).
+    let r = dmp_cli::net::http::request(
+        "POST",
+        &format!("{}/v1/records/cluster.mesh.test", a.http),
+        Some(&serde_json::json!({"value": manifest, "ttl": 3600})),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let op_hex = dmp_core::crypto::hex(&operator.public());
+    let (alice, bob) = (User::ours("alice"), User::ours("bob"));
+    for u in [&alice, &bob] {
+        u.init(&a, &[]);
+        u.ok(&["cluster", "pin", &op_hex, ZONE]);
+        u.ok(&["cluster", "enable"]);
+        u.ok(&["identity", "publish"]);
+    }
+    bob.ok(&["identity", "refresh-prekeys", "--count", "3"]);
+    let pool = dmp_core::names::prekey_pool_name("bob", ZONE);
+    assert_eq!((a.txt(&pool).len(), b.txt(&pool).len()), (3, 3), "fan-out");
+    alice.ok(&["contacts", "add", "bob@mesh.test"]);
+    bob.ok(&["contacts", "add", "alice@mesh.test"]);
+
+    alice.ok(&["send", "bob@mesh.test", "via the cluster"]);
+    // Lose every record of node b: the union still has them from a.
+    let bob_pk: [u8; 32] = {
+        let h = bob.show("public_key");
+        let v: Vec<u8> = (0..64)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect();
+        v.try_into().unwrap()
+    };
+    let rid = dmp_core::crypto::user_id(&bob_pk);
+    for slot in 0..10 {
+        let name = dmp_core::names::slot_name(&rid, slot, ZONE);
+        for v in b.txt(&name) {
+            b.delete(&name, &v);
+        }
+    }
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["via the cluster".to_string()]);
+    assert_eq!(
+        (a.txt(&pool).len(), b.txt(&pool).len()),
+        (2, 2),
+        "delete fanned out"
+    );
+
+    // Node b down: quorum (1 of 2) still reached.
+    drop(b);
+    alice.ok(&["send", "bob@mesh.test", "one node down"]);
+    let out = bob.ok(&["recv"]);
+    assert_eq!(bodies(&out), vec!["one node down".to_string()]);
+    let out = bob.ok(&["cluster", "status"]);
+    assert!(out.contains("write quorum: 1 of 2 nodes"), "{out}");
+}
+
+/// `peers ZONE` lists the verified heartbeats of the seen feed and skips
+/// values that do not verify.
+#[test]
+fn peers_lists_verified_heartbeats() {
+    use dmp_core::crypto::Signer25519;
+    use dmp_core::records::heartbeat::HeartbeatRecord;
+    let node = our_node();
+    let user = User::ours("pia");
+    user.init(&node, &[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let op = Signer25519::from_seed(&[3; 32]);
+    let hb = HeartbeatRecord {
+        endpoint: "https://node1.example.net".into(),
+        operator_spk: op.public(),
+        version: "0.7.5".into(),
+        capabilities: 1,
+        claim_provider_zone: "node1.example.net".into(),
+        ts: now,
+        exp: now + 3600,
+    }
+    .to_wire(&op)
+    .unwrap();
+    let mut forged = hb.clone();
+    forged.pop();
+    forged.push(if hb.ends_with('A') { 'B' } else { 'A' });
+    for v in [&hb, &forged] {
+        let r = dmp_cli::net::http::request(
+            "POST",
+            &format!("{}/v1/records/_dnsmesh-seen.mesh.test", node.http),
+            Some(&serde_json::json!({"value": v, "ttl": 3600})),
+            None,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(r.status == 201 || r.status == 400, "{}", r.body);
+    }
+    let out = user.ok(&["peers", ZONE, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["endpoint"], "https://node1.example.net");
+    assert_eq!(rows[0]["claim_provider"], true);
+    let out = user.ok(&["peers", ZONE]);
+    assert!(
+        out.starts_with("https://node1.example.net  v0.7.5"),
+        "{out}"
     );
 }

@@ -328,13 +328,6 @@ fn answer_counted(
     resp
 }
 
-/// Counts an UPDATE response by its RCODE.
-fn count_update(metrics: &Metrics, resp: &[u8]) {
-    if let Some(b) = resp.get(3) {
-        metrics.observe_update(b & 0x0F);
-    }
-}
-
 /// What an over-limit query gets: an empty TC=1 answer over UDP, REFUSED
 /// over TCP (see [`DnsConfig::rate`]).
 fn over_limit(packet: &[u8], transport: Transport) -> Option<Vec<u8>> {
@@ -408,10 +401,8 @@ async fn serve_udp(
         if let Some(hook) = config.update.as_ref().filter(|_| dns::is_update(packet)) {
             let fut = hook.handle(packet.to_vec(), peer);
             let socket = Arc::clone(&socket);
-            let metrics = config.metrics.clone();
             tokio::spawn(async move {
                 if let Some(resp) = fut.await {
-                    count_update(&metrics, &resp);
                     let _ = socket.send_to(&resp, peer).await;
                 }
             });
@@ -498,13 +489,7 @@ async fn connection(
                 over_limit(&msg, Transport::Tcp)
             } else {
                 match config.update.as_ref().filter(|_| dns::is_update(&msg)) {
-                    Some(hook) => {
-                        let resp = hook.handle(msg, peer).await;
-                        if let Some(r) = &resp {
-                            count_update(&config.metrics, r);
-                        }
-                        resp
-                    }
+                    Some(hook) => hook.handle(msg, peer).await,
                     None => answer_counted(&msg, &store, &config, Transport::Tcp),
                 }
             };

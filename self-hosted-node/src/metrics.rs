@@ -19,8 +19,8 @@
 //! * `dmp_dns_request_duration_seconds{transport}`: histogram, `udp`,
 //!   `tcp` or `doh`.
 //! * `dmp_dns_updates_total{outcome}`: counter of answered DNS UPDATEs by
-//!   RCODE name; the DNS listener counts every UPDATE response it sends
-//!   ([`Metrics::observe_update`]).
+//!   RCODE name; the UPDATE handler ([`crate::update`]) counts every
+//!   response ([`Metrics::observe_update`]).
 //! * `dmp_sync_pulled_records_total`: counter of records taken in by
 //!   anti-entropy ([`Metrics::inc_sync_pulled`]).
 //! * `dmp_build_info{version}` (always 1) and
@@ -43,6 +43,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -99,11 +100,34 @@ struct Registry {
     histograms: BTreeMap<&'static str, BTreeMap<Labels, Histogram>>,
 }
 
+/// Transports of the DNS latency histogram, in [`DnsAtomics::hist`] order.
+const DNS_TRANSPORTS: [&str; 3] = ["udp", "tcp", "doh"];
+
+/// A histogram updated without a lock.
+#[derive(Debug, Default)]
+struct AtomicHist {
+    counts: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+/// The per-query DNS series, kept in atomics so the query path takes no
+/// lock and allocates nothing; folded into the registry at scrape.
+#[derive(Debug, Default)]
+struct DnsAtomics {
+    /// By RCODE (0..=15).
+    rcodes: [AtomicU64; 16],
+    rate_limited: AtomicU64,
+    malformed: AtomicU64,
+    hist: [AtomicHist; 3],
+}
+
 /// Counters and histograms of the node (held by [`crate::AppState`]; the
 /// DNS listener gets a clone through `DnsConfig::metrics`).
 #[derive(Clone, Debug)]
 pub struct Metrics {
     inner: Arc<Mutex<Registry>>,
+    dns: Arc<DnsAtomics>,
     started_unix: f64,
 }
 
@@ -111,6 +135,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             inner: Arc::default(),
+            dns: Arc::default(),
             started_unix: unix_now_ms() as f64 / 1000.0,
         }
     }
@@ -200,26 +225,95 @@ impl Metrics {
 
     /// One answered DNS query: `transport` is `udp`, `tcp` or `doh`.
     pub fn observe_dns(&self, transport: &'static str, rcode: u8, elapsed: Duration) {
-        self.add(
-            "dmp_dns_queries_total",
-            vec![("outcome", rcode_name(rcode))],
-            1.0,
-        );
-        self.observe(
-            "dmp_dns_request_duration_seconds",
-            vec![("transport", transport.into())],
-            elapsed,
-        );
+        let Some(t) = DNS_TRANSPORTS.iter().position(|x| *x == transport) else {
+            self.add(
+                "dmp_dns_queries_total",
+                vec![("outcome", rcode_name(rcode))],
+                1.0,
+            );
+            self.observe(
+                "dmp_dns_request_duration_seconds",
+                vec![("transport", transport.into())],
+                elapsed,
+            );
+            return;
+        };
+        if let Some(c) = self.dns.rcodes.get(usize::from(rcode & 0x0F)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(h) = self.dns.hist.get(t) {
+            let secs = elapsed.as_secs_f64();
+            if let Some(i) = BUCKETS.iter().position(|b| secs <= *b)
+                && let Some(c) = h.counts.get(i)
+            {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            h.count.fetch_add(1, Ordering::Relaxed);
+            let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            h.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        }
     }
 
     /// A DNS packet that got no normal answer: `outcome` is `rate_limited`
-    /// or `malformed`.
+    /// or `malformed` (other names are counted too, under that label).
     pub fn inc_dns_outcome(&self, outcome: &'static str) {
-        self.add(
-            "dmp_dns_queries_total",
-            vec![("outcome", outcome.into())],
-            1.0,
-        );
+        match outcome {
+            "rate_limited" => {
+                self.dns.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            "malformed" => {
+                self.dns.malformed.fetch_add(1, Ordering::Relaxed);
+            }
+            other => self.add(
+                "dmp_dns_queries_total",
+                vec![("outcome", other.into())],
+                1.0,
+            ),
+        }
+    }
+
+    /// The registry with the DNS atomics folded in.
+    fn snapshot(&self) -> Registry {
+        let (mut counters, mut histograms) =
+            self.with(|r| (r.counters.clone(), r.histograms.clone()));
+        let outcomes = counters.entry("dmp_dns_queries_total").or_default();
+        let named = self
+            .dns
+            .rcodes
+            .iter()
+            .enumerate()
+            .map(|(rc, c)| (rcode_name(rc as u8), c))
+            .chain([
+                ("rate_limited".to_owned(), &self.dns.rate_limited),
+                ("malformed".to_owned(), &self.dns.malformed),
+            ]);
+        for (name, c) in named {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                *outcomes.entry(vec![("outcome", name)]).or_default() += n as f64;
+            }
+        }
+        let hists = histograms
+            .entry("dmp_dns_request_duration_seconds")
+            .or_default();
+        for (t, h) in DNS_TRANSPORTS.iter().zip(self.dns.hist.iter()) {
+            let count = h.count.load(Ordering::Relaxed);
+            if count == 0 {
+                continue;
+            }
+            let e = hists
+                .entry(vec![("transport", (*t).to_owned())])
+                .or_default();
+            for (dst, src) in e.counts.iter_mut().zip(h.counts.iter()) {
+                *dst += src.load(Ordering::Relaxed);
+            }
+            e.count += count;
+            e.sum += h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        }
+        Registry {
+            counters,
+            histograms,
+        }
     }
 
     /// One HTTP request: `route` is the matched route template.
@@ -253,26 +347,26 @@ impl Metrics {
 
     /// The current value of a counter sample (tests, `/stats`-like views).
     pub fn counter(&self, family: &str, labels: &[(&str, &str)]) -> f64 {
-        self.with(|r| {
-            r.counters
-                .get(family)
-                .and_then(|m| {
-                    m.iter().find_map(|(k, v)| {
-                        let same = k.len() == labels.len()
-                            && k.iter()
-                                .zip(labels)
-                                .all(|((a, b), (c, d))| a == c && b == d);
-                        same.then_some(*v)
-                    })
+        self.snapshot()
+            .counters
+            .get(family)
+            .and_then(|m| {
+                m.iter().find_map(|(k, v)| {
+                    let same = k.len() == labels.len()
+                        && k.iter()
+                            .zip(labels)
+                            .all(|((a, b), (c, d))| a == c && b == d);
+                    same.then_some(*v)
                 })
-                .unwrap_or(0.0)
-        })
+            })
+            .unwrap_or(0.0)
     }
 
     /// The exposition text; `records` is the live record count.
     pub fn render(&self, records: u64) -> String {
         let mut families: Vec<(&str, String)> = Vec::new();
-        let reg = self.with(|r| (r.counters.clone(), r.histograms.clone()));
+        let snap = self.snapshot();
+        let reg = (snap.counters, snap.histograms);
         for (name, help) in COUNTERS {
             let mut s = format!("# HELP {name} {help}\n# TYPE {name} counter\n");
             for (labels, v) in reg.0.get(name).into_iter().flatten() {

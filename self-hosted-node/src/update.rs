@@ -54,6 +54,7 @@ impl UpdateHandler for Handler {
                     stub
                 }
             };
+            // Every answered UPDATE counts, by its rcode.
             if let Some(rc) = resp
                 .as_deref()
                 .and_then(dmp_core::dns::client::response_rcode)

@@ -3,7 +3,7 @@
 //! node on loopback. Bob registers a TSIG key through
 //! `/v1/registration/tsig-confirm` (`dnsmesh tsig register`) and publishes
 //! his identity and 25 prekeys by DNS UPDATE; alice writes over HTTP with
-//! the operator token; alice sends to bob with `dnsmesh send`, and
+//! her own per-user token (`dmp-node token issue`); alice sends to bob with `dnsmesh send`, and
 //! `dnsmesh recv` shows bob exactly her text. Alice's send also puts an
 //! unsigned claim into our zone by UPDATE (our node is pinned as the
 //! users' claim provider, so nothing leaves loopback).
@@ -155,8 +155,19 @@ fn reference_cli_users_exchange_a_message_through_our_node() {
         25
     );
 
-    // Alice: HTTP writes with the operator token.
-    cli.init("alice", &["--http-token", OP], &node_arg);
+    // Alice: HTTP writes with her own per-user token, issued by the
+    // operator with `dmp-node token issue` into the running node's token
+    // database (multi-tenant scopes apply to everything the CLI writes).
+    let o = Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+        .env_clear()
+        .env("DMP_DB_PATH", dir.path().join("node/dmp.db"))
+        .args(["token", "issue", "alice@mesh.test", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let issued: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let alice_token = issued["token"].as_str().unwrap().to_string();
+    cli.init("alice", &["--http-token", &alice_token], &node_arg);
     cli.run("alice", &["identity", "publish"]);
     cli.run("alice", &["identity", "refresh-prekeys"]);
     let out = cli.run("alice", &["identity", "fetch", "bob@mesh.test", "--add"]);

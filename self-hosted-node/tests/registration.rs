@@ -703,3 +703,105 @@ fn registration_errors_match_the_reference() {
         vec![200, 400, 401, 403, 404, 409]
     );
 }
+
+/// A token registered on each node (same user, same key): the same writes
+/// get the same answers from the reference and from `dmp-node`, so the
+/// scope rules match name by name.
+#[test]
+fn token_scopes_match_the_reference() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = multi_tenant_env();
+    let reference = RefNode::start(&python, &dir.path().join("ref"), &env);
+    let ours = Node::start(&dir.path().join("ours/dmp.db"), &env);
+    let alice = User::new("alice", 1);
+    let tokens = [
+        alice.register_token(reference.http),
+        alice.register_token(ours.http),
+    ];
+    let http = [reference.http, ours.http];
+    let (h16, h12) = (h("alice", 16), h("alice", 12));
+    let other = h("someone", 12);
+    let names = [
+        format!("dmp.alice.{ZONE}"),
+        format!("rotate.dmp.alice.{ZONE}"),
+        format!("rotate.dmp.id-{h12}.{ZONE}"),
+        format!("id-{h16}.{ZONE}"),
+        format!("id-{h16}.other.test"),
+        format!("id-{}.{ZONE}", h("bob", 16)),
+        format!("prekeys.id-{h12}.{ZONE}"),
+        format!("prekeys.id-{}.{ZONE}", h("bob", 12)),
+        format!("pk-1.{h12}.{ZONE}"),
+        format!("slot-1.mb-{other}.{ZONE}"),
+        format!("chunk-0001-{other}.{ZONE}"),
+        format!("claim-1.mb-{other}.{ZONE}"),
+        format!("_dnsmesh-claim-0123456789abcdef.{ZONE}"),
+        format!("cluster.{ZONE}"),
+        format!("dmp.bob.{ZONE}"),
+        "localhost".into(),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for name in &names {
+        for (method, body) in [
+            ("POST", "{\"value\": \"v=dmp1;t=scope\", \"ttl\": 60}"),
+            ("DELETE", "{\"value\": \"v=dmp1;t=scope\"}"),
+            ("DELETE", ""),
+        ] {
+            let got: Vec<(u16, String)> = (0..2)
+                .map(|i| {
+                    let auth = format!("Bearer {}", tokens[i]);
+                    let r = req(
+                        http[i],
+                        method,
+                        &format!("/v1/records/{name}"),
+                        &[
+                            ("Authorization", &auth),
+                            ("Content-Type", "application/json"),
+                        ],
+                        body,
+                    );
+                    (r.status, r.body)
+                })
+                .collect();
+            assert_eq!(
+                got[1], got[0],
+                "{method} {name} {body:?}: ours vs reference"
+            );
+            seen.insert(got[0].0);
+        }
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![201, 204, 401, 404]
+    );
+}
+
+/// Switches read like the reference's: empty is off (a blank line in an
+/// env file), a word that is not a switch stops the node with a message.
+#[test]
+fn empty_switches_are_off_and_nonsense_is_refused() {
+    let (_d, db) = tmpdb();
+    let mut env = multi_tenant_env();
+    env.retain(|(k, _)| *k != "DMP_REGISTRATION_ENABLED");
+    env.push(("DMP_REGISTRATION_ENABLED", String::new()));
+    env.push(("DMP_DNS_UPDATE_ENABLED", " ".into()));
+    let node = Node::start(&db, &env);
+    let r = req(node.http, "GET", "/v1/registration/challenge", &[], "");
+    assert_eq!(r.pair(), (404, r#"{"error": "not found"}"#));
+    drop(node);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+        .env_clear()
+        .env("DMP_REGISTRATION_ENABLED", "maybe")
+        .arg("--db-path")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--registration-enabled") && err.contains("not a switch"),
+        "{err}"
+    );
+}

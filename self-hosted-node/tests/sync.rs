@@ -82,10 +82,26 @@ fn a_restarted_node_resumes_from_its_saved_cursor() {
         publish(a.addr, &format!("r{i}.mesh.test"), &format!("value {i}"));
     }
     wait_for(LIMIT, || values(b.addr, "r49.mesh.test") == ["value 49"]);
+    // B's saved cursor reaches A's last row (the status shows the cursor
+    // once it is durable), so the hard stop below loses nothing.
+    let (_, digest) = request(
+        a.addr,
+        "GET",
+        "/v1/sync/digest?limit=10000",
+        Some(TOKEN),
+        "",
+    );
+    let digest: serde_json::Value = serde_json::from_str(&digest).unwrap();
+    let last = digest["next_cursor"].as_str().unwrap().to_string();
     wait_for(LIMIT, || {
-        status(b.addr)["peers"][0]["entries_seen"].as_u64() == Some(50)
+        status(b.addr)["peers"][0]["cursor"].as_str() == Some(last.as_str())
     });
     let before = status(b.addr);
+    assert_eq!(
+        before["peers"][0]["entries_seen"].as_u64(),
+        Some(50),
+        "{before}"
+    );
     assert_eq!(before["records_written"].as_u64(), Some(50), "{before}");
     let cursor_before = before["peers"][0]["cursor"].as_str().unwrap().to_string();
 
@@ -511,7 +527,10 @@ fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
             .all(|n| values(n.addr, "hello.mesh.test") == ["from n1"])
     });
     for n in &nodes {
-        assert_eq!(values(n.addr, "cluster.mesh.test"), std::slice::from_ref(&wire));
+        assert_eq!(
+            values(n.addr, "cluster.mesh.test"),
+            std::slice::from_ref(&wire)
+        );
         let st = status(n.addr);
         assert_eq!(st["peers"].as_array().unwrap().len(), 2, "{st}");
         assert_eq!(st["installed_manifest_seq"].as_u64(), Some(1), "{st}");
@@ -545,4 +564,186 @@ fn a_cluster_built_with_dmp_cluster_syncs_from_its_manifest() {
     .unwrap();
     assert_eq!(entry.cluster_base_domain, "mesh.test");
     assert_eq!(view.nodes().len(), 3);
+}
+
+/// Heartbeat (§9): each node signs its heartbeat into its own zone, and a
+/// node seeded with another's zone harvests it over real DNS (from that
+/// node's DNS listener) into `_dnsmesh-seen.<own zone>`.
+#[test]
+fn heartbeats_are_published_and_harvested_over_dns() {
+    use dmp_core::records::heartbeat::HeartbeatRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let key_b = dir.path().join("b.key");
+    let key_a = dir.path().join("a.key");
+    let spk_b = dmp_cluster(&["keygen", "--out", key_b.to_str().unwrap()]);
+    dmp_cluster(&["keygen", "--out", key_a.to_str().unwrap()]);
+    let hb = |zone: &str, key: &std::path::Path, host: &str| {
+        vec![
+            ("DMP_SERVED_ZONE", zone.to_string()),
+            ("DMP_HEARTBEAT_ENABLED", "1".to_string()),
+            ("DMP_HEARTBEAT_SELF_ENDPOINT", format!("https://{host}")),
+            (
+                "DMP_HEARTBEAT_OPERATOR_KEY_PATH",
+                key.to_str().unwrap().to_string(),
+            ),
+            ("DMP_HEARTBEAT_INTERVAL_SECONDS", "1".to_string()),
+        ]
+    };
+    let b = start_node(
+        &dir.path().join("b"),
+        free_port(),
+        &hb("b.test", &key_b, "node.b.example"),
+    );
+    let mut a_env = hb("a.test", &key_a, "node.a.example");
+    a_env.push(("DMP_HEARTBEAT_SEEDS", "b.test".into()));
+    a_env.push(("DMP_HEARTBEAT_DNS_RESOLVERS", b.dns.to_string()));
+    let a = start_node(&dir.path().join("a"), free_port(), &a_env);
+
+    wait_for(LIMIT, || {
+        !values(b.addr, "_dnsmesh-heartbeat.b.test").is_empty()
+    });
+    let wires = values(b.addr, "_dnsmesh-heartbeat.b.test");
+    assert_eq!(wires.len(), 1, "{wires:?}");
+    let rec = HeartbeatRecord::parse_and_verify(&wires[0], now()).unwrap();
+    assert_eq!(rec.endpoint, "https://node.b.example");
+    assert_eq!(hex(&rec.operator_spk), spk_b);
+
+    // A sees B's heartbeat through B's DNS and republishes it.
+    wait_for(LIMIT, || {
+        values(a.addr, "_dnsmesh-seen.a.test").iter().any(|w| {
+            HeartbeatRecord::parse_and_verify(w, now())
+                .is_ok_and(|r| r.endpoint == "https://node.b.example")
+        })
+    });
+    // Later ticks replace the node's own wire instead of piling up.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(values(b.addr, "_dnsmesh-heartbeat.b.test").len(), 1);
+    assert_eq!(values(a.addr, "_dnsmesh-heartbeat.a.test").len(), 1);
+    assert_eq!(values(a.addr, "_dnsmesh-seen.a.test").len(), 1);
+}
+
+/// More rows than one digest page (1000) and one pull (256 names): the
+/// worker pages through and batches its pulls, and ends with everything.
+#[test]
+fn a_large_backlog_is_paged_and_batched() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    {
+        let store = dmp_node::store::Store::open(a_dir.join("dmp.db")).unwrap();
+        let rows: Vec<(String, String)> = (0..1300)
+            .map(|i| (format!("bulk-{i}.mesh.test"), format!("v{i}")))
+            .collect();
+        // Some names with several values, to cross batch edges mid-RRset.
+        let extra: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("bulk-{}.mesh.test", i * 7), format!("w{i}")))
+            .collect();
+        let ops: Vec<dmp_node::store::Op<'_>> = rows
+            .iter()
+            .chain(&extra)
+            .map(|(n, v)| dmp_node::store::Op::Publish {
+                name: n,
+                value: v,
+                ttl: 3600,
+            })
+            .collect();
+        store.apply(&ops, dmp_node::store::unix_now_ms()).unwrap();
+    }
+    let [pa, pb] = free_ports::<2>();
+    let a = start_node(&a_dir, pa, &[]);
+    let b = start_node(&dir.path().join("b"), pb, &[("DMP_SYNC_PEERS", a.url())]);
+    wait_for(Duration::from_secs(60), || {
+        status(b.addr)["records_written"].as_u64() == Some(1340)
+    });
+    let st = status(b.addr);
+    assert_eq!(st["peers"][0]["entries_seen"].as_u64(), Some(1340), "{st}");
+    assert!(st["digests_fetched"].as_u64().unwrap() >= 2, "{st}");
+    assert_eq!(values(b.addr, "bulk-1299.mesh.test"), ["v1299"]);
+    assert_eq!(values(b.addr, "bulk-273.mesh.test").len(), 2);
+    let (_, stats) = request(b.addr, "GET", "/stats", None, "");
+    assert_eq!(stats, "{\"records\": 1340}");
+}
+
+/// A TLS front for `backend` on 127.0.0.1 (certificate for `localhost`
+/// signed by the test CA in tests/data/sync_tls). Returns its port; the
+/// proxy lives as long as the test process.
+fn tls_proxy(backend: std::net::SocketAddr) -> u16 {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{self, ServerConfig};
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sync_tls");
+    let certs = CertificateDer::pem_file_iter(data.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(data.join("server.key")).unwrap();
+    let cfg =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+#[test]
+fn https_peers_are_verified_against_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_node(&dir.path().join("a"), free_port(), &[]);
+    publish(a.addr, "tls.mesh.test", "over tls");
+    let port = tls_proxy(a.addr);
+    let peer = format!("https://localhost:{port}");
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sync_tls/ca.pem");
+    let b = start_node(
+        &dir.path().join("b"),
+        free_port(),
+        &[
+            ("DMP_SYNC_PEERS", peer.clone()),
+            ("DMP_SYNC_CA_FILE", ca.to_str().unwrap().to_string()),
+        ],
+    );
+    // Without the CA the peer's certificate is refused and nothing syncs.
+    let c = start_node(
+        &dir.path().join("c"),
+        free_port(),
+        &[("DMP_SYNC_PEERS", peer)],
+    );
+    wait_for(LIMIT, || values(b.addr, "tls.mesh.test") == ["over tls"]);
+    wait_for(LIMIT, || {
+        status(c.addr)["peers"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TLS") && e.contains("certificate"))
+    });
+    assert!(values(c.addr, "tls.mesh.test").is_empty());
+    assert_eq!(status(c.addr)["records_written"].as_u64(), Some(0));
 }

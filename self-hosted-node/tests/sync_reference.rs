@@ -369,3 +369,44 @@ fn manifest_gossip_works_between_dmp_node_and_the_reference() {
     assert_eq!(st["installed_manifest_seq"].as_u64(), Some(3), "{st}");
     assert_eq!(st["peers"][0]["node_id"].as_str(), Some("ref"), "{st}");
 }
+
+#[test]
+fn cluster_manifest_route_answers_like_the_reference() {
+    let Some(python) = reference_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let op = Signer25519::from_seed(&[5u8; 32]);
+    let other = Signer25519::from_seed(&[6u8; 32]);
+    let spk: String = op.public().iter().map(|b| format!("{b:02x}")).collect();
+    let nodes = [("n1", "http://127.0.0.1:1")];
+    let values = [
+        manifest_wire(&op, 3, &nodes),
+        manifest_wire(&other, 7, &nodes),
+        "v=dmp1;t=cluster;AAAA".to_string(),
+        "v=spf1 -all".to_string(),
+    ];
+    // Without a pinned key the highest structurally valid seq is served;
+    // with one, the highest that verifies.
+    for (i, pinned) in [None, Some(spk)].into_iter().enumerate() {
+        let mut env = vec![("DMP_CLUSTER_BASE_DOMAIN", "mesh.test".to_string())];
+        if let Some(k) = &pinned {
+            env.push(("DMP_SYNC_OPERATOR_SPK", k.clone()));
+        }
+        let rport = free_port();
+        let _reference = start_reference(&python, &dir.path().join(format!("ref{i}")), rport, &env);
+        let ours = start_node(&dir.path().join(format!("ours{i}")), free_port(), &env);
+        let theirs = SocketAddr::from(([127, 0, 0, 1], rport));
+        let get = |addr| request(addr, "GET", "/v1/sync/cluster-manifest", Some(TOKEN), "");
+        assert_eq!(get(ours.addr), get(theirs));
+        assert_eq!(get(ours.addr).0, 204);
+        for v in &values {
+            publish(theirs, "cluster.mesh.test", v);
+            publish(ours.addr, "cluster.mesh.test", v);
+        }
+        let (code, body) = get(ours.addr);
+        assert_eq!((code, body.clone()), get(theirs), "pinned={pinned:?}");
+        let want = if pinned.is_some() { 3 } else { 7 };
+        assert!(body.contains(&format!("\"seq\": {want},")), "{body}");
+    }
+}

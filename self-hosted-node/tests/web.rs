@@ -176,3 +176,27 @@ async fn without_a_web_dir_the_landing_page_says_how_to_get_the_client() {
     assert!(t.contains("/dns-query"), "{t}");
     assert_eq!(node.get("/inbox").await.status, 404);
 }
+
+/// The binary checks `--web-dir` before serving and says what is wrong.
+#[test]
+fn a_web_dir_without_index_html_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dmp-node"))
+        .env_clear()
+        .arg("--db-path")
+        .arg(dir.path().join("d.db"))
+        .args(["--http-port", "0", "--dns-port", "0", "--web-dir"])
+        .arg(dir.path().join("no-such-dist"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("index.html") && err.contains("DMP_WEB_DIR"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no URL printed for a node that is not serving"
+    );
+}

@@ -111,33 +111,91 @@ pub fn tcp_exchange(
     Ok(body)
 }
 
+/// Sets the DNSSEC OK bit in a query built with EDNS (the OPT RR, with
+/// empty RDATA, is the last record: its flags are bytes -4..-2).
+fn set_do_bit(q: &mut [u8]) {
+    let n = q.len();
+    let opt_tail = n >= 23
+        && q.get(n - 11) == Some(&0)
+        && q.get(n - 10..n - 8) == Some(&[0, 41])
+        && q.get(n - 2..n) == Some(&[0, 0]);
+    if opt_tail && let Some(b) = q.get_mut(n - 4) {
+        *b |= 0x80;
+    }
+}
+
+/// The AD (authentic data) flag of a response header.
+pub fn ad_flag(raw: &[u8]) -> bool {
+    raw.get(3).is_some_and(|b| b & 0x20 != 0)
+}
+
 /// A TXT lookup of `name` at `addr`: UDP with EDNS0, then TCP without EDNS
 /// when the answer is truncated (the reference node refuses large TCP
 /// answers to EDNS queries).
 pub fn query_txt(addr: SocketAddr, name: &str, timeout: Duration) -> Result<TxtResponse, DnsError> {
+    query_txt_dnssec(addr, name, timeout, false).map(|(r, _)| r)
+}
+
+/// As [`query_txt`]; with `dnssec` the queries carry EDNS0 with DO (also
+/// over TCP) and the AD flag of the answer is returned.
+pub fn query_txt_dnssec(
+    addr: SocketAddr,
+    name: &str,
+    timeout: Duration,
+    dnssec: bool,
+) -> Result<(TxtResponse, bool), DnsError> {
     let id = random_id();
-    let q = build_txt_query(id, name, true, Some(EDNS_PAYLOAD))
+    let mut q = build_txt_query(id, name, true, Some(EDNS_PAYLOAD))
         .map_err(|e| DnsError::Malformed(format!("cannot query {name:?}: {e:?}")))?;
+    if dnssec {
+        set_do_bit(&mut q);
+    }
     let raw = udp_exchange(addr, &q, timeout)?;
     let resp = parse_txt_response(&raw).map_err(|e| DnsError::Malformed(format!("{e:?}")))?;
     if !resp.truncated {
-        return Ok(resp);
+        return Ok((resp, ad_flag(&raw)));
     }
-    let q =
-        build_txt_query(id, name, true, None).map_err(|e| DnsError::Malformed(format!("{e:?}")))?;
+    let q = if dnssec {
+        q
+    } else {
+        build_txt_query(id, name, true, None).map_err(|e| DnsError::Malformed(format!("{e:?}")))?
+    };
     let raw = tcp_exchange(addr, &q, timeout)?;
     let resp = parse_txt_response(&raw).map_err(|e| DnsError::Malformed(format!("{e:?}")))?;
     if resp.id != id {
         return Err(DnsError::Malformed("TCP response ID mismatch".into()));
     }
-    Ok(resp)
+    Ok((resp, ad_flag(&raw)))
 }
 
-/// The pool's view of a response: data, absence, or a failure.
+/// The pool's view of a response: data, absence, or a failure. REFUSED
+/// counts as absence: an authoritative node refuses names outside its
+/// zone, which says nothing about its health.
 pub fn classify(resp: Result<TxtResponse, DnsError>) -> Reply {
     match resp {
         Ok(r) if r.rcode == 0 && !r.values.is_empty() => Reply::Answer(r.values),
-        Ok(r) if r.rcode == 0 || r.rcode == 3 => Reply::NotFound,
+        Ok(r) if matches!(r.rcode, 0 | 3 | 5) => Reply::NotFound,
         _ => Reply::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn do_bit_lands_in_the_opt_flags() {
+        let mut q = build_txt_query(7, "a.example", true, Some(EDNS_PAYLOAD)).unwrap();
+        let before = q.clone();
+        set_do_bit(&mut q);
+        let n = q.len();
+        assert_eq!(q[n - 4], 0x80);
+        assert_eq!(q[..n - 4], before[..n - 4]);
+        // Without an OPT RR nothing changes.
+        let mut plain = build_txt_query(7, "a.example", true, None).unwrap();
+        let copy = plain.clone();
+        set_do_bit(&mut plain);
+        assert_eq!(plain, copy);
+        assert!(ad_flag(&[0, 0, 0, 0x20]) && !ad_flag(&[0, 0, 0x20, 0]));
     }
 }

@@ -1,9 +1,10 @@
 //! TXT reads: a resolver pool over UDP/TCP upstreams (PROTOCOL.md §9,
 //! decisions in `dmp_core::client::resolver`) or a DoH endpoint.
 
-use super::dns::{classify, query_txt};
+use super::dns::{classify, query_txt_dnssec};
 use super::http::post_bytes;
 use crate::rng::now;
+use dmp_core::client::cluster::{ClusterView, UnionRead};
 use dmp_core::client::resolver::{Reply, ResolverPool, Step, has_dmp_value};
 use dmp_core::dns::client::{build_txt_query, parse_txt_response};
 use std::net::SocketAddr;
@@ -24,9 +25,21 @@ pub enum Reader {
         upstreams: Vec<Upstream>,
         pool: Mutex<ResolverPool>,
         timeout: Duration,
+        /// Require the AD flag (config `dnssec_required`).
+        dnssec: bool,
     },
     Doh {
         url: String,
+        timeout: Duration,
+    },
+    /// Cluster mode (PROTOCOL.md §9 composite reader): names under the
+    /// cluster base are read from every node and merged; all other names
+    /// go to `external`.
+    Cluster {
+        external: Box<Reader>,
+        view: ClusterView,
+        /// `(node_id, its DNS endpoint)`; None reads through `external`.
+        nodes: Vec<(String, Option<SocketAddr>)>,
         timeout: Duration,
     },
 }
@@ -35,12 +48,13 @@ pub enum Reader {
 const PARALLEL: usize = 8;
 
 impl Reader {
-    pub fn pool(upstreams: Vec<Upstream>, timeout: Duration) -> Reader {
+    pub fn pool(upstreams: Vec<Upstream>, timeout: Duration, dnssec: bool) -> Reader {
         let pool = Mutex::new(ResolverPool::new(upstreams.len()));
         Reader::Pool {
             upstreams,
             pool,
             timeout,
+            dnssec,
         }
     }
 
@@ -52,7 +66,72 @@ impl Reader {
                 format!("DNS via {}", l.join(", "))
             }
             Reader::Doh { url, .. } => format!("DoH via {url}"),
+            Reader::Cluster { external, view, .. } => format!(
+                "cluster {} ({} nodes), other names via {}",
+                view.base(),
+                view.nodes().len(),
+                external.describe()
+            ),
         }
+    }
+
+    /// Cluster mode over `external` with the verified `view`.
+    pub fn cluster(external: Reader, view: ClusterView, timeout: Duration) -> Reader {
+        let nodes = view
+            .nodes()
+            .iter()
+            .map(|n| {
+                let addr = n
+                    .dns_endpoint
+                    .as_deref()
+                    .and_then(|e| super::resolve_host(e, 53).ok())
+                    .and_then(|a| a.into_iter().next());
+                (n.node_id.clone(), addr)
+            })
+            .collect();
+        Reader::Cluster {
+            external: Box::new(external),
+            view,
+            nodes,
+            timeout,
+        }
+    }
+
+    fn union_read(
+        external: &Reader,
+        view: &ClusterView,
+        nodes: &[(String, Option<SocketAddr>)],
+        timeout: Duration,
+        name: &str,
+    ) -> Vec<String> {
+        let read = Mutex::new(UnionRead::new(view, name));
+        std::thread::scope(|s| {
+            for (id, addr) in nodes {
+                let read = &read;
+                s.spawn(move || {
+                    let result = match addr {
+                        Some(a) => match classify(super::dns::query_txt(*a, name, timeout).map_err(|e| {
+                            tracing::debug!(node = %id, %name, error = %e, "cluster read failed");
+                            e
+                        })) {
+                            Reply::Answer(v) => Ok(v),
+                            Reply::NotFound => Ok(Vec::new()),
+                            Reply::Failed => Err("no answer"),
+                        },
+                        None => Ok(external.txt(name)),
+                    };
+                    let mut r = read.lock().unwrap_or_else(|p| p.into_inner());
+                    match result {
+                        Ok(v) => r.answer(id, &v),
+                        Err(why) => r.fail(id, why),
+                    }
+                });
+            }
+        });
+        read.into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .finish()
+            .unwrap_or_default()
     }
 
     /// The TXT values at `name` (strings joined); empty when the name holds
@@ -63,6 +142,7 @@ impl Reader {
                 upstreams,
                 pool,
                 timeout,
+                dnssec,
             } => {
                 let lock = || pool.lock().unwrap_or_else(|p| p.into_inner());
                 let mut lookup = lock().begin(now());
@@ -97,17 +177,39 @@ impl Reader {
                         Step::Query(i) => {
                             let r = match upstreams.get(i) {
                                 Some(u) => {
-                                    let res = query_txt(u.addr, name, *timeout);
-                                    if let Err(e) = &res {
-                                        tracing::debug!(upstream = %u.label, %name, error = %e, "DNS query failed");
+                                    let res = query_txt_dnssec(u.addr, name, *timeout, *dnssec);
+                                    match res {
+                                        Err(e) => {
+                                            tracing::debug!(upstream = %u.label, %name, error = %e, "DNS query failed");
+                                            Reply::Failed
+                                        }
+                                        // Validated answers only: an AD-less
+                                        // answer (positive or negative) is
+                                        // as good as forged.
+                                        Ok((_, false)) if *dnssec => {
+                                            tracing::warn!(upstream = %u.label, %name, "answer without the DNSSEC AD flag dropped (dnssec_required)");
+                                            Reply::Failed
+                                        }
+                                        Ok((r, _)) => classify(Ok(r)),
                                     }
-                                    classify(res)
                                 }
                                 None => Reply::Failed,
                             };
                             reply = Some(r);
                         }
                     }
+                }
+            }
+            Reader::Cluster {
+                external,
+                view,
+                nodes,
+                timeout,
+            } => {
+                if view.routes_here(name) {
+                    Self::union_read(external, view, nodes, *timeout, name)
+                } else {
+                    external.txt(name)
                 }
             }
             Reader::Doh { url, timeout } => {
@@ -158,6 +260,21 @@ impl Reader {
         out
     }
 
+    /// True when lookups were made and no upstream ever answered (all
+    /// timed out or failed): the network or the resolver config is broken,
+    /// which an empty mailbox must not hide.
+    pub fn nothing_answered(&self) -> bool {
+        match self {
+            Reader::Pool { pool, .. } => {
+                let p = pool.lock().unwrap_or_else(|p| p.into_inner());
+                let h: Vec<_> = (0..p.len()).filter_map(|i| p.health(i)).collect();
+                h.iter().all(|h| h.successes == 0) && h.iter().any(|h| h.failures > 0)
+            }
+            Reader::Doh { .. } => false,
+            Reader::Cluster { external, .. } => external.nothing_answered(),
+        }
+    }
+
     /// Per-upstream health lines: label, cooling, counters.
     pub fn health(&self) -> Vec<String> {
         match self {
@@ -186,6 +303,7 @@ impl Reader {
                     .collect()
             }
             Reader::Doh { url, .. } => vec![url.clone()],
+            Reader::Cluster { external, .. } => external.health(),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::dns::{tcp_exchange, udp_exchange};
 use super::http::request;
 use super::resolve_host;
 use crate::rng::now;
+use dmp_core::client::cluster::{ClusterView, WriteOutcome, WritePlan};
 use dmp_core::dns::client::{UpdateMessage, build_update, response_rcode};
 use dmp_core::dns::{TsigKey, UpdateOp};
 use serde_json::json;
@@ -20,6 +21,12 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub enum Writer {
+    /// Cluster mode: every write to every node's HTTP API at once,
+    /// successful on `ceil(N/2)` acks (dmp-core's `WritePlan`).
+    Cluster {
+        view: ClusterView,
+        token: Option<String>,
+    },
     Http {
         endpoint: String,
         token: Option<String>,
@@ -64,6 +71,26 @@ pub fn send_update(
     Ok(raw)
 }
 
+/// Cluster writes still in flight after their quorum was reached. They
+/// are not abandoned at exit: [`finish_background_writes`] waits for them
+/// (bounded), so every node normally gets every record, not just a quorum.
+static IN_FLIGHT: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Wait up to `max` for writes still in flight; call before exiting.
+pub fn finish_background_writes(max: Duration) {
+    let handles = std::mem::take(&mut *IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()));
+    let deadline = std::time::Instant::now() + max;
+    for h in handles {
+        while !h.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        }
+    }
+}
+
 fn random_id() -> u16 {
     let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);
@@ -75,6 +102,12 @@ impl Writer {
     pub fn describe(&self) -> String {
         match self {
             Writer::Http { endpoint, .. } => format!("HTTP {endpoint}"),
+            Writer::Cluster { view, .. } => format!(
+                "HTTP fan-out to {} nodes of cluster {} (quorum {})",
+                view.nodes().len(),
+                view.base(),
+                view.quorum()
+            ),
             Writer::Tsig {
                 server, port, key, ..
             } => format!("DNS UPDATE to {server}:{port} (TSIG key {})", key.name),
@@ -110,10 +143,77 @@ impl Writer {
         }
     }
 
+    /// Send one HTTP write to every node; Ok once quorum acked.
+    fn fan_out(
+        view: &ClusterView,
+        token: Option<&str>,
+        method: &str,
+        name: &str,
+        body: &serde_json::Value,
+        ok_status: u16,
+    ) -> Result<(), String> {
+        let mut plan = WritePlan::new(view);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for node in plan.targets() {
+            let tx = tx.clone();
+            let url = format!(
+                "{}/v1/records/{name}",
+                node.http_endpoint.trim_end_matches('/')
+            );
+            let (id, method, body, token) = (
+                node.node_id.clone(),
+                method.to_string(),
+                body.clone(),
+                token.map(String::from),
+            );
+            let h = std::thread::spawn(move || {
+                let r = request(&method, &url, Some(&body), token.as_deref(), HTTP_TIMEOUT);
+                let _ = tx.send((id, r));
+            });
+            IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + HTTP_TIMEOUT;
+        while plan.outcome() == WriteOutcome::Pending {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok((id, r)) = rx.recv_timeout(left) else {
+                break;
+            };
+            match r {
+                Ok(resp) if resp.status == ok_status => plan.ack(&id),
+                // An absent value is already deleted on that node.
+                Ok(resp) if method == "DELETE" && resp.status == 404 => plan.ack(&id),
+                Ok(resp) => plan.fail(
+                    &id,
+                    &format!("HTTP {} — {}", resp.status, resp.error_text()),
+                ),
+                Err(e) => plan.fail(&id, &e),
+            }
+        }
+        match plan.finish() {
+            Ok(report) => {
+                for (node, why) in report.failures {
+                    tracing::info!(%node, %name, reason = %why, "cluster write missed a node");
+                }
+                Ok(())
+            }
+            Err(e) => Err(format!("{method} {name}: {e}")),
+        }
+    }
+
     /// Add `value` to the TXT RRset at `name`.
     pub fn publish(&self, name: &str, value: &str, ttl: u32) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
         match self {
+            Writer::Cluster { view, token } => Self::fan_out(
+                view,
+                token.as_deref(),
+                "POST",
+                &name,
+                &json!({"value": value, "ttl": ttl}),
+                201,
+            )
+            .map_err(|e| format!("publish to {name} failed: {e}")),
             Writer::Http { endpoint, token } => {
                 let url = format!("{endpoint}/v1/records/{name}");
                 let r = request(
@@ -153,6 +253,15 @@ impl Writer {
     pub fn delete(&self, name: &str, value: &str) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
         match self {
+            Writer::Cluster { view, token } => Self::fan_out(
+                view,
+                token.as_deref(),
+                "DELETE",
+                &name,
+                &json!({"value": value}),
+                204,
+            )
+            .map_err(|e| format!("delete at {name} failed: {e}")),
             Writer::Http { endpoint, token } => {
                 let url = format!("{endpoint}/v1/records/{name}");
                 let r = request(

@@ -394,6 +394,9 @@ pub fn bodies(recv_out: &str) -> Vec<String> {
 pub enum Behaviour {
     /// Forward to the node and relay its answer.
     Forward(SocketAddr),
+    /// Forward and mark the answer DNSSEC-validated (AD), as a validating
+    /// recursor would for a signed zone.
+    ForwardValidated(SocketAddr),
     /// NXDOMAIN for everything.
     Nxdomain,
     /// A TXT answer that is not DMP data, for everything.
@@ -444,6 +447,13 @@ fn respond(b: Behaviour, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
             } else {
                 dmp_cli::net::dns::udp_exchange(to, query, t).ok()
             }
+        }
+        Behaviour::ForwardValidated(to) => {
+            let mut r = respond(Behaviour::Forward(to), query, tcp)?;
+            if let Some(b) = r.get_mut(3) {
+                *b |= 0x20;
+            }
+            Some(r)
         }
     }
 }

@@ -38,6 +38,23 @@ pub enum DohQuery {
     Json { name: String, qtype: u16, cd: bool },
 }
 
+impl DohQuery {
+    /// The name the query asks about, in key form (lower case, no trailing
+    /// dot): what an adapter with an async store (the edge worker) must
+    /// fetch before [`respond`] answers from it synchronously. `None` when
+    /// a wire query has no readable question (the answer is FORMERR).
+    pub fn qname(&self) -> Option<String> {
+        match self {
+            DohQuery::Wire(w) => Message::from_vec(w)
+                .ok()?
+                .queries
+                .first()
+                .map(|q| super::normalize_name(&q.name().to_ascii())),
+            DohQuery::Json { name, .. } => Some(super::normalize_name(name)),
+        }
+    }
+}
+
 /// Why a DoH request cannot be answered (before any DNS processing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DohError {
@@ -317,6 +334,23 @@ mod tests {
         assert!(parse_get("name=").is_err());
         assert!(parse_get("").is_err());
         assert!(parse_get("name=%FF").is_err());
+    }
+
+    #[test]
+    fn qname_is_the_key_form_of_the_question() {
+        let q =
+            crate::dns::client::build_txt_query(1, "Slot-1.MB-abc.Mesh.Test", false, None).unwrap();
+        assert_eq!(
+            DohQuery::Wire(q).qname().as_deref(),
+            Some("slot-1.mb-abc.mesh.test")
+        );
+        assert_eq!(DohQuery::Wire(alloc::vec![0; 12]).qname(), None);
+        let j = DohQuery::Json {
+            name: "A.Test.".into(),
+            qtype: 16,
+            cd: false,
+        };
+        assert_eq!(j.qname().as_deref(), Some("a.test"));
     }
 
     #[test]

@@ -964,4 +964,27 @@ mod tests {
         assert!(needs_pull(106, Some(100)));
         assert!(!needs_pull(0, Some(1)));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in ".{0,300}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_digest_query(&text);
+            let _ = SyncCursor::parse_request(&text);
+            let _ = parse_pull_request(Some(&bytes));
+            let _ = parse_pull_request(Some(text.as_bytes()));
+            let _ = parse_digest_response(&bytes, 1_900_000_000_000);
+            let _ = parse_digest_response(text.as_bytes(), 1_900_000_000_000);
+            let _ = parse_pull_response(text.as_bytes());
+            let _ = parse_cluster_file(&text);
+            let _ = peer_id_from_url(&text);
+            let _ = peers_from_urls(&text, Some("x"), Some(&text));
+            let _ = served_cluster_manifest([text.as_str()], None, "mesh.test", 0);
+        }
+
+        #[test]
+        fn query_strings_with_cursor_shapes(ts in proptest::num::u64::ANY, name in "[a-z0-9.%+_-]{0,20}", hash in "[0-9a-f]{0,64}", limit in proptest::num::i64::ANY) {
+            let q = format!("cursor={ts}:{name}:{hash}&limit={limit}");
+            let _ = parse_digest_query(&q);
+        }
+    }
 }

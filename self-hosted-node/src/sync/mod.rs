@@ -43,6 +43,9 @@ pub struct SyncConfig {
     pub self_endpoint: Option<String>,
     /// Per-request timeout towards peers.
     pub http_timeout: Duration,
+    /// `DMP_SYNC_CA_FILE`: extra CA certificates (PEM) trusted for
+    /// `https://` peers, besides the web PKI roots.
+    pub ca_file: Option<PathBuf>,
     /// Heartbeat publishing (§9).
     pub heartbeat: heartbeat::HeartbeatConfig,
     /// Problems found while reading the settings, logged at start.
@@ -61,6 +64,7 @@ impl Default for SyncConfig {
             base_domain: None,
             self_endpoint: None,
             http_timeout: Duration::from_secs(5),
+            ca_file: None,
             heartbeat: heartbeat::HeartbeatConfig::default(),
             warnings: Vec::new(),
         }
@@ -71,7 +75,8 @@ impl Default for SyncConfig {
 #[derive(clap::Args, Debug, Default)]
 pub struct SyncArgs {
     /// Peers to pull from, comma-separated base URLs
-    /// (http://host:port). When unset, peers come from --cluster-file.
+    /// (http://host:port or https://host:port). When unset, peers come from
+    /// --cluster-file.
     #[arg(long, env = "DMP_SYNC_PEERS")]
     pub sync_peers: Option<String>,
 
@@ -111,6 +116,11 @@ pub struct SyncArgs {
     /// This node's own base URL as peers list it (never synced with).
     #[arg(long, env = "DMP_SYNC_SELF_ENDPOINT")]
     pub sync_self_endpoint: Option<String>,
+
+    /// PEM file of CA certificates to trust for https:// peers, in
+    /// addition to the public web PKI roots (e.g. a private cluster CA).
+    #[arg(long, env = "DMP_SYNC_CA_FILE")]
+    pub sync_ca_file: Option<PathBuf>,
 
     /// Publish a signed heartbeat at _dnsmesh-heartbeat.<zone> (needs
     /// --heartbeat-self-endpoint and --heartbeat-operator-key-path).
@@ -215,6 +225,7 @@ impl SyncArgs {
                 .filter(|d| !d.is_empty()),
             self_endpoint: non_empty(self.sync_self_endpoint),
             http_timeout: Duration::from_secs(5),
+            ca_file: self.sync_ca_file.filter(|p| !p.as_os_str().is_empty()),
             heartbeat,
             warnings,
         }

@@ -51,6 +51,14 @@ pub async fn publish_cluster_file(state: &AppState) {
         tracing::warn!(error = %e, "cluster file manifest does not verify under DMP_SYNC_OPERATOR_SPK; not publishing it");
         return;
     }
+    if let Some(base) = state.sync().config().base_domain.as_deref()
+        && !dmp_core::names::dns_name_eq(&manifest.cluster_name, base)
+    {
+        tracing::warn!(
+            file = %manifest.cluster_name, configured = %base,
+            "the cluster file's manifest names another cluster than DMP_CLUSTER_BASE_DOMAIN"
+        );
+    }
     let Ok(owner) = dmp_core::names::cluster_manifest_name(&manifest.cluster_name) else {
         return;
     };
@@ -97,11 +105,20 @@ pub fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
             return None;
         }
     };
+    let client =
+        match http::Client::new(sync.config().ca_file.as_deref(), sync.config().http_timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "anti-entropy: DMP_SYNC_CA_FILE unusable; not syncing");
+                return None;
+            }
+        };
     let state = state.clone();
     Some(tokio::spawn(async move {
         let mut w = Worker {
             state,
             cursors,
+            client,
             rr: 0,
         };
         w.set_peers(peers).await;
@@ -132,6 +149,7 @@ pub fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
 struct Worker {
     state: AppState,
     cursors: Arc<SyncStore>,
+    client: http::Client,
     rr: usize,
 }
 
@@ -163,11 +181,19 @@ impl Worker {
                 }
                 _ => Cursor::default(),
             };
+            // Counters of a peer that stays carry over.
+            let (entries_seen, records_written) = self
+                .sync()
+                .runtime()
+                .peers
+                .iter()
+                .find(|p| p.peer == peer)
+                .map_or((0, 0), |p| (p.entries_seen, p.records_written));
             list.push(PeerStatus {
                 peer,
                 cursor,
-                entries_seen: 0,
-                records_written: 0,
+                entries_seen,
+                records_written,
                 last_error: None,
             });
         }
@@ -240,7 +266,7 @@ impl Worker {
                     to_core(&cursor).encode()
                 ),
             );
-            let reply = http::request("GET", &url, token, None, cfg.http_timeout).await?;
+            let reply = self.client.request("GET", &url, token, None).await?;
             if reply.status != 200 {
                 return Err(format!("digest: HTTP {}", reply.status));
             }
@@ -311,14 +337,10 @@ impl Worker {
     ) -> Result<(), String> {
         let url = Self::url(peer, "/v1/sync/pull");
         let body = rules::pull_request_body(&batch.names);
-        let reply = http::request(
-            "POST",
-            &url,
-            cfg.peer_token.as_deref(),
-            Some(body),
-            cfg.http_timeout,
-        )
-        .await?;
+        let reply = self
+            .client
+            .request("POST", &url, cfg.peer_token.as_deref(), Some(body))
+            .await?;
         if reply.status != 200 {
             return Err(format!("pull: HTTP {}", reply.status));
         }
@@ -378,6 +400,7 @@ impl Worker {
         }
         drop(rt);
         if written > 0 {
+            self.state.metrics().inc_sync_pulled(written);
             tracing::info!(peer = %peer.node_id, written, rejected, "anti-entropy: records pulled");
         }
         Ok(())
@@ -468,14 +491,10 @@ impl Worker {
         };
         let base = base.to_string();
         let url = Self::url(peer, "/v1/sync/cluster-manifest");
-        let reply = http::request(
-            "GET",
-            &url,
-            cfg.peer_token.as_deref(),
-            None,
-            cfg.http_timeout,
-        )
-        .await?;
+        let reply = self
+            .client
+            .request("GET", &url, cfg.peer_token.as_deref(), None)
+            .await?;
         match reply.status {
             204 => return Ok(()),
             200 => {}

@@ -177,11 +177,13 @@ pub struct NewToken<'a> {
     pub note: &'a str,
 }
 
-/// The token store. One connection behind a mutex: lookups are single
-/// primary-key reads and writes are rare (registration, operator CLI).
+/// The token store. Writes (registration, operator CLI) are rare and go
+/// through one connection; the per-request lookups use a second, read-only
+/// one, which in WAL mode never waits for a writer.
 pub struct TokenDb {
     path: PathBuf,
     conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
 }
 
 impl std::fmt::Debug for TokenDb {
@@ -224,9 +226,15 @@ impl TokenDb {
         }
         tx.commit()?;
         restrict_permissions(path);
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(Duration::from_secs(2))?;
         Ok(TokenDb {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
         })
     }
 
@@ -241,7 +249,7 @@ impl TokenDb {
 
     /// The row stored under `token_hash`.
     pub fn lookup(&self, token_hash: &str) -> Result<Option<StoredToken>, DbError> {
-        let c = self.conn();
+        let c = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let mut stmt =
             c.prepare_cached(&format!("SELECT {COLS} FROM tokens WHERE token_hash=?1"))?;
         Ok(stmt

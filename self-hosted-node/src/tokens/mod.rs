@@ -10,7 +10,6 @@ pub mod db;
 pub mod rng;
 pub mod tsig_db;
 
-use clap::builder::BoolishValueParser;
 use dmp_core::node::ratelimit::{self, Rate, RateLimiter};
 use dmp_core::node::registration::{ChallengeStore, DEFAULT_CREDENTIAL_TTL, ScopeMode};
 use std::net::IpAddr;
@@ -141,24 +140,24 @@ pub struct AuthArgs {
     /// unsigned claim records (see --claim-provider), and serve
     /// POST /v1/registration/tsig-confirm.
     #[arg(long, env = "DMP_DNS_UPDATE_ENABLED", action = clap::ArgAction::SetTrue,
-          value_parser = BoolishValueParser::new())]
+          value_parser = off_unless_on)]
     dns_update_enabled: bool,
 
     /// Mint TSIG keys scoped to the whole zone.
     #[arg(long, env = "DMP_TSIG_LOOSE_SCOPE", action = clap::ArgAction::SetTrue,
-          value_parser = BoolishValueParser::new())]
+          value_parser = off_unless_on)]
     tsig_loose_scope: bool,
 
     /// Mint TSIG keys without the shared mailbox/chunk/claim wildcards.
     #[arg(long, env = "DMP_TSIG_TIGHT_SCOPE", action = clap::ArgAction::SetTrue,
-          value_parser = BoolishValueParser::new())]
+          value_parser = off_unless_on)]
     tsig_tight_scope: bool,
 
     /// Serve self-service registration (/v1/registration/challenge,
     /// /confirm, /tsig-confirm). Needs --auth-mode multi-tenant and
     /// --node-hostname.
     #[arg(long, env = "DMP_REGISTRATION_ENABLED", action = clap::ArgAction::SetTrue,
-          value_parser = BoolishValueParser::new())]
+          value_parser = off_unless_on)]
     registration_enabled: bool,
 
     /// The node name clients sign during registration (also the last
@@ -203,12 +202,12 @@ pub struct AuthArgs {
     /// Accept unsigned UPDATEs that add signed claim records
     /// (claim-<n>.mb-<hash12>.<zone>) for anyone (first-contact provider).
     #[arg(long, env = "DMP_CLAIM_PROVIDER", default_value = "true",
-          action = clap::ArgAction::Set, value_parser = BoolishValueParser::new())]
+          action = clap::ArgAction::Set, value_parser = on_unless_off)]
     claim_provider: bool,
 
     /// Accept unsigned claim UPDATEs for users registered on this node only.
     #[arg(long, env = "DMP_RECEIVER_CLAIM_NOTIFICATIONS", action = clap::ArgAction::SetTrue,
-          value_parser = BoolishValueParser::new())]
+          value_parser = off_unless_on)]
     receiver_claim_notifications: bool,
 
     /// Longest claim lifetime accepted, seconds (0: no cap).
@@ -222,6 +221,28 @@ pub struct AuthArgs {
     /// Unsigned claim UPDATE burst per recipient.
     #[arg(long, env = "DMP_CLAIM_RATE_BURST", default_value_t = 30.0)]
     claim_burst: f64,
+}
+
+/// A switch as the reference reads it: empty is off; otherwise yes/no
+/// words (`1`, `true`, `yes`, `on` / `0`, `false`, `no`, `off`, any case).
+fn off_unless_on(s: &str) -> Result<bool, String> {
+    parse_switch(s, false)
+}
+
+/// A switch that is on unless turned off (`DMP_CLAIM_PROVIDER`).
+fn on_unless_off(s: &str) -> Result<bool, String> {
+    parse_switch(s, true)
+}
+
+fn parse_switch(s: &str, empty: bool) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(empty),
+        "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
+        "0" | "false" | "no" | "off" | "n" | "f" => Ok(false),
+        other => Err(format!(
+            "{other:?} is not a switch: use 1/true/yes/on or 0/false/no/off"
+        )),
+    }
 }
 
 impl AuthArgs {

@@ -46,6 +46,8 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 /// A running `dmp-node`.
 pub struct Node {
     pub addr: SocketAddr,
+    /// The DNS listener (UDP and TCP).
+    pub dns: SocketAddr,
     pub db: PathBuf,
     pub log: PathBuf,
     // Keeps the stdout pipe open for the node's lifetime.
@@ -97,12 +99,25 @@ pub fn start_node(dir: &Path, port: u16, env: &[(&str, String)]) -> Node {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert!(line.contains("listening on"), "bad banner {line:?}");
+    let mut dns = None;
+    for _ in 0..5 {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("dns: ") {
+            dns = rest.split('/').next().and_then(|a| a.parse().ok());
+            break;
+        }
+    }
+    let dns = dns.expect("no dns line in the banner");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     wait_for(Duration::from_secs(20), || {
         request(addr, "GET", "/health", None, "").0 == 200
     });
     Node {
         addr,
+        dns,
         db,
         log,
         _stdout: out,
