@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::cluster;
 use crate::engine::{self, App, PROFILE_KEY, Unlocked};
 use crate::js;
 use crate::model::{ContactRec, ExportFile, Profile};
@@ -716,6 +717,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
                 <button type="submit">"Save resolver"</button>
             </form>
             {move || note.get().map(|n| view! { <p class="muted">{n}</p> })}
+            <ClusterSettings/>
             <h3>"Export identity"</h3>
             <p class="muted small">"Username, domain and salt: with your passphrase they open this identity in another browser. Contacts and history stay here."</p>
             <label for="export">"Identity file"</label>
@@ -725,5 +727,114 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
             }>"Download"</button>
             <button class="link" on:click=move |_| pane.set_if_alive(Pane::Thread)>"Back"</button>
         </div>
+    }
+}
+
+/// Settings → Cluster: pin a cluster (base domain + operator key), switch
+/// cluster mode on and off, see its status, refresh its manifest.
+#[component]
+fn ClusterSettings() -> impl IntoView {
+    let app = expect_context::<App>();
+    let pinned = app.vault.with_untracked(|v| v.cluster.clone());
+    let base = RwSignal::new(pinned.as_ref().map(|c| c.base.clone()).unwrap_or_default());
+    let spk = RwSignal::new(
+        pinned
+            .as_ref()
+            .map(|c| c.operator_spk.clone())
+            .unwrap_or_default(),
+    );
+    let busy = RwSignal::new(false);
+    // (is_error, text)
+    let note = RwSignal::new(None::<(bool, String)>);
+    let run =
+        move |f: std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>>>>| {
+            busy.set(true);
+            note.set(None);
+            spawn_local(async move {
+                let r = f.await;
+                note.set_if_alive(Some(match r {
+                    Ok(t) => (false, t),
+                    Err(e) => (true, e),
+                }));
+                busy.set_if_alive(false);
+            });
+        };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (b, k) = (base.get_untracked(), spk.get_untracked());
+        run(Box::pin(async move { cluster::pin(app, &b, &k).await }));
+    };
+    let status = move || {
+        app.vault.with(|v| {
+            v.cluster.as_ref().map(|c| {
+                let view = cluster::view_of(c, js::now());
+                let (seq, quorum, nodes) = match &view {
+                    Ok(v) => (
+                        v.seq().to_string(),
+                        format!("{} of {}", v.quorum(), v.nodes().len()),
+                        v.nodes()
+                            .iter()
+                            .map(|n| format!("{} ({})", n.node_id, n.http_endpoint))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    Err(e) => ("\u{2013}".into(), "\u{2013}".into(), e.clone()),
+                };
+                let refreshed = if c.last_refresh == 0 {
+                    "never".to_string()
+                } else {
+                    format!("{} ({})", engine::clock(c.last_refresh), c.last_note)
+                };
+                view! {
+                    <dl id="cluster-status">
+                        <dt>"Cluster"</dt><dd id="cluster-base">{c.base.clone()}</dd>
+                        <dt>"Mode"</dt><dd id="cluster-mode">{if c.enabled { "on" } else { "off" }}</dd>
+                        <dt>"Manifest seq"</dt><dd id="cluster-seq">{seq}</dd>
+                        <dt>"Write quorum"</dt><dd id="cluster-quorum">{quorum}</dd>
+                        <dt>"Nodes"</dt><dd id="cluster-nodes">{nodes}</dd>
+                        <dt>"Last refresh"</dt><dd id="cluster-refreshed">{refreshed}</dd>
+                    </dl>
+                }
+            })
+        })
+    };
+    let has_pin = move || app.vault.with(|v| v.cluster.is_some());
+    let enabled = move || {
+        app.vault
+            .with(|v| v.cluster.as_ref().is_some_and(|c| c.enabled))
+    };
+    view! {
+        <section aria-labelledby="cluster-heading">
+            <h3 id="cluster-heading">"Cluster"</h3>
+            <p class="muted small">"A cluster is several nodes run by one operator. Pin it by its base domain and the operator's public key; its signed manifest at cluster.<base> lists the nodes. In cluster mode every write goes to all nodes and succeeds on a majority, and names under the base are read from every node."</p>
+            <form on:submit=submit>
+                <label for="cluster-base-input">"Cluster base domain"</label>
+                <input id="cluster-base-input" placeholder="mesh.example.com" required
+                    prop:value=base on:input:target=move |ev| base.set(ev.target().value())/>
+                <label for="cluster-spk">"Operator public key (hex)"</label>
+                <input id="cluster-spk" placeholder="64 hex digits" required spellcheck="false"
+                    prop:value=spk on:input:target=move |ev| spk.set(ev.target().value())/>
+                <button id="cluster-pin" type="submit" disabled=move || busy.get()>"Pin"</button>
+            </form>
+            {status}
+            <Show when=has_pin>
+                <div class="row">
+                    <Show when=enabled fallback=move || view! {
+                        <button id="cluster-enable" disabled=move || busy.get()
+                            on:click=move |_| run(Box::pin(async move { cluster::set_enabled(app, true).await }))>"Enable"</button>
+                    }>
+                        <button id="cluster-disable" disabled=move || busy.get()
+                            on:click=move |_| run(Box::pin(async move { cluster::set_enabled(app, false).await }))>"Disable"</button>
+                    </Show>
+                    <button id="cluster-refresh" disabled=move || busy.get()
+                        on:click=move |_| run(Box::pin(async move { cluster::refresh(app).await }))>"Refresh"</button>
+                </div>
+            </Show>
+            {move || note.get().map(|(err, t)| if err {
+                view! { <p class="error" role="alert" id="cluster-note">{t}</p> }.into_any()
+            } else {
+                view! { <p class="muted" role="status" id="cluster-note">{t}</p> }.into_any()
+            })}
+        </section>
     }
 }

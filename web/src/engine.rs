@@ -124,6 +124,12 @@ impl App {
             doh: s.profile.doh.clone(),
             doh_json: s.profile.doh_json,
             token: self.vault.with_untracked(|v| v.token.clone()),
+            cluster: self.vault.with_untracked(|v| {
+                v.cluster
+                    .as_ref()
+                    .filter(|c| c.enabled)
+                    .map(|c| crate::cluster::view_of(c, js::now()))
+            }),
         })
     }
 

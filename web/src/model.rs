@@ -99,6 +99,28 @@ pub struct Vault {
     pending: Vec<(String, String)>,
     pub last_checked: u64,
     pub identity_published: u64,
+    /// The pinned cluster (Settings → Cluster), if any.
+    #[serde(default)]
+    pub cluster: Option<ClusterPin>,
+}
+
+/// A pinned cluster: the trust anchors the user entered and the manifest
+/// that verified under them. The view is rebuilt (and re-verified) from
+/// `wire` whenever it is used.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterPin {
+    /// The cluster base domain (lower case, no trailing dot).
+    pub base: String,
+    /// The operator's Ed25519 public key, hex.
+    pub operator_spk: String,
+    /// The installed manifest's wire (`v=dmp1;t=cluster;…`).
+    pub wire: String,
+    /// Writes fan out and reads under `base` go to every node.
+    pub enabled: bool,
+    /// Unix seconds of the last successful fetch or refresh check.
+    pub last_refresh: u64,
+    /// The outcome of the last refresh, for the status view.
+    pub last_note: String,
 }
 
 pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {

@@ -5,10 +5,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dmp_core::client::cluster::{ClusterView, UnionRead, WriteOutcome, WritePlan};
 use dmp_core::client::doh::{parse_txt_answer, parse_txt_json, txt_query};
 use dmp_core::client::{Delete, Publish};
 use dmp_core::crypto::{Keypair, hex};
 use dmp_core::node::registration::{canonicalize_subject, signing_payload};
+use futures::StreamExt;
+use futures::future::{Either, select};
+use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 
 use crate::js;
@@ -23,7 +27,16 @@ pub struct Endpoints {
     /// Use the JSON form instead of the wire format.
     pub doh_json: bool,
     pub token: Option<String>,
+    /// Cluster mode: `Some(Ok(view))` fans writes out to every node and
+    /// reads names under the cluster base from every node;
+    /// `Some(Err(why))` when cluster mode is on but the pinned manifest is
+    /// unusable (writes then fail with `why` rather than silently going to
+    /// the single node).
+    pub cluster: Option<Result<ClusterView, String>>,
 }
+
+/// How long a fan-out write or union read waits for slow nodes.
+const CLUSTER_DEADLINE_MS: u32 = 10_000;
 
 /// The DoH URL a node serves.
 pub fn default_doh(node: &str) -> String {
@@ -53,16 +66,26 @@ fn body_text(body: &[u8]) -> String {
 /// The TXT values at `name` (strings joined). NXDOMAIN and NODATA are an
 /// empty list; a resolver failure is an error.
 pub async fn resolve(ep: &Endpoints, name: &str) -> Result<Vec<String>, String> {
+    if let Some(Ok(view)) = &ep.cluster
+        && view.routes_here(name)
+    {
+        return resolve_union(ep, view, name).await;
+    }
+    resolve_via(&ep.doh, ep.doh_json, name).await
+}
+
+/// One TXT lookup through the resolver at `doh`.
+pub async fn resolve_via(doh: &str, doh_json: bool, name: &str) -> Result<Vec<String>, String> {
     let name = name.to_ascii_lowercase();
     let query = txt_query(&name).map_err(|e| format!("cannot look up {name}: {e}"))?;
-    let (url, accept) = if ep.doh_json {
+    let (url, accept) = if doh_json {
         (
-            format!("{}?name={name}&type=TXT", ep.doh),
+            format!("{doh}?name={name}&type=TXT"),
             "application/dns-json",
         )
     } else {
         (
-            format!("{}?dns={}", ep.doh, URL_SAFE_NO_PAD.encode(&query)),
+            format!("{doh}?dns={}", URL_SAFE_NO_PAD.encode(&query)),
             "application/dns-message",
         )
     };
@@ -72,7 +95,7 @@ pub async fn resolve(ep: &Endpoints, name: &str) -> Result<Vec<String>, String> 
     if status != 200 {
         return Err(format!("DNS-over-HTTPS resolver answered HTTP {status}"));
     }
-    let resp = if ep.doh_json {
+    let resp = if doh_json {
         parse_txt_json(&String::from_utf8_lossy(&body))
     } else {
         parse_txt_answer(&body)
@@ -98,7 +121,26 @@ async fn send_json(
     name: &str,
     body: &serde_json::Value,
 ) -> Result<u16, String> {
-    let url = format!("{}/v1/records/{}", ep.node, name.to_ascii_lowercase());
+    match &ep.cluster {
+        Some(Ok(view)) => fan_out(ep, view, method, name, body).await,
+        Some(Err(why)) => Err(format!("cluster mode is on but unusable: {why}")),
+        None => send_to(ep, &ep.node, method, name, body).await,
+    }
+}
+
+/// One write to the node at `node` (base URL).
+async fn send_to(
+    ep: &Endpoints,
+    node: &str,
+    method: &str,
+    name: &str,
+    body: &serde_json::Value,
+) -> Result<u16, String> {
+    let url = format!(
+        "{}/v1/records/{}",
+        node.trim_end_matches('/'),
+        name.to_ascii_lowercase()
+    );
     let headers = auth_headers(ep);
     let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let text = body.to_string();
@@ -111,6 +153,101 @@ async fn send_json(
             body_text(&resp)
         ))
     }
+}
+
+/// The DoH URL of a cluster node, from its HTTP endpoint.
+pub fn node_doh(http_endpoint: &str) -> String {
+    default_doh(http_endpoint)
+}
+
+/// A write to every node at once; success as soon as a quorum acked, a
+/// plain error naming every failed node otherwise. A DELETE answered 404
+/// (already gone) counts as an ack.
+async fn fan_out(
+    ep: &Endpoints,
+    view: &ClusterView,
+    method: &str,
+    name: &str,
+    body: &serde_json::Value,
+) -> Result<u16, String> {
+    let mut plan = WritePlan::new(view);
+    let mut pending: FuturesUnordered<_> = plan
+        .targets()
+        .iter()
+        .map(|n| {
+            let id = n.node_id.clone();
+            let url = n.http_endpoint.clone();
+            async move { (id, send_to(ep, &url, method, name, body).await) }
+        })
+        .collect();
+    let mut deadline = Box::pin(js::sleep(CLUSTER_DEADLINE_MS));
+    while plan.outcome() == WriteOutcome::Pending {
+        match select(pending.next(), deadline).await {
+            Either::Left((Some((id, r)), d)) => {
+                deadline = d;
+                match r {
+                    Ok(_) => plan.ack(&id),
+                    Err(e) if method == "DELETE" && e.contains("HTTP 404") => plan.ack(&id),
+                    Err(e) => plan.fail(&id, &e),
+                }
+            }
+            Either::Left((None, _)) | Either::Right(_) => break,
+        }
+    }
+    match plan.finish() {
+        Ok(_) => Ok(201),
+        Err(q) => Err(format!("cluster {q}")),
+    }
+}
+
+/// A read of `name` from every cluster node (each node's `/dns-query`),
+/// merged without duplicates. Fails only when no node could be read.
+async fn resolve_union(
+    ep: &Endpoints,
+    view: &ClusterView,
+    name: &str,
+) -> Result<Vec<String>, String> {
+    let mut read = UnionRead::new(view, name);
+    let mut pending: FuturesUnordered<_> = view
+        .nodes()
+        .iter()
+        .map(|n| {
+            let id = n.node_id.clone();
+            let doh = node_doh(&n.http_endpoint);
+            async move { (id, resolve_via(&doh, ep.doh_json, name).await) }
+        })
+        .collect();
+    let mut deadline = Box::pin(js::sleep(CLUSTER_DEADLINE_MS));
+    while !read.is_done() {
+        match select(pending.next(), deadline).await {
+            Either::Left((Some((id, r)), d)) => {
+                deadline = d;
+                match r {
+                    Ok(v) => read.answer(&id, &v),
+                    Err(e) => read.fail(&id, &e),
+                }
+            }
+            Either::Left((None, _)) | Either::Right(_) => break,
+        }
+    }
+    let total = view.nodes().len();
+    let failures: Vec<String> = read
+        .failures()
+        .iter()
+        .map(|(n, why)| format!("{n}: {why}"))
+        .collect();
+    let answered = total.saturating_sub(read.pending().count() + failures.len());
+    if answered == 0 {
+        return Err(format!(
+            "no cluster node answered for {name}: {}",
+            if failures.is_empty() {
+                "no answer before the deadline".into()
+            } else {
+                failures.join("; ")
+            }
+        ));
+    }
+    Ok(read.finish().unwrap_or_default())
 }
 
 /// Publish one record (append semantics).
