@@ -133,6 +133,8 @@ run_stage wasm-web cargo build --locked -p dmp-web --target wasm32-unknown-unkno
 run_stage browser bash scripts/test-browser.sh
 run_stage wasm-edge cargo build --locked -p dmp-edge --target wasm32-unknown-unknown --release
 run_stage reference stage_reference
+# The edge node under wrangler dev: conformance suite, persistence, cron, deploy dry run.
+run_stage edge bash scripts/test-edge.sh
 # Coverage-guided fuzzing of every parser and the receive state machine
 # (cargo-fuzz, ASan), bounded: FUZZ_SECONDS per target.
 run_stage fuzz env FUZZ_SECONDS="${FUZZ_SECONDS:-10}" bash scripts/fuzz.sh

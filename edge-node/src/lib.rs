@@ -54,7 +54,13 @@ fn now_ms() -> u64 {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let reply = match route(req, &env).await {
+    // HEAD is GET without the body (as on dmp-node), never a 404.
+    let head = req.method() == Method::Head;
+    let reply = match route(req, &env, head).await {
+        Ok(r) if head => Reply {
+            body: Vec::new(),
+            ..r
+        },
         Ok(r) => r,
         Err(e) => {
             // A D1 or binding failure: logged, answered like the
@@ -100,11 +106,11 @@ fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-async fn route(mut req: Request, env: &Env) -> Result<Reply> {
+async fn route(mut req: Request, env: &Env, head: bool) -> Result<Reply> {
     let cfg = Config::from_env(env);
     let url = req.url()?;
     let path = url.path().to_string();
-    let method = req.method();
+    let method = if head { Method::Get } else { req.method() };
     if method == Method::Options {
         return Ok(http::preflight());
     }

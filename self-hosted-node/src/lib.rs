@@ -125,6 +125,8 @@ struct Inner {
     tokens: tokens::TokenState,
     metrics: metrics::Metrics,
     sync: sync::SyncState,
+    /// HTTP publishes and deletes share transactions (one fsync per batch).
+    commit: store::GroupCommit,
 }
 
 impl AppState {
@@ -134,6 +136,8 @@ impl AppState {
         let per_ip = Mutex::new(RateLimiter::new(config.http_rate));
         let tokens = tokens::TokenState::new(&config, store.path());
         let sync = sync::SyncState::new(&config);
+        let commit =
+            store::GroupCommit::spawn(Arc::clone(&store), config.limits.max_values_per_name);
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -143,6 +147,7 @@ impl AppState {
                 tokens,
                 metrics: metrics::Metrics::default(),
                 sync,
+                commit,
             }),
         }
     }
@@ -474,17 +479,21 @@ async fn post_record(state: &AppState, name: &str, body: &[u8]) -> Response {
         Err(e) => return error(&e),
     };
     let ttl = u32::try_from(p.ttl).unwrap_or(u32::MAX);
-    let s = Arc::clone(store);
-    let done =
-        tokio::task::spawn_blocking(move || s.publish(&p.name, &p.value, ttl, unix_now_ms())).await;
-    match done {
-        Ok(Ok(_)) => json(StatusCode::CREATED, PUBLISH_OK_BODY.into()),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "publish failed");
-            json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
-        }
+    // Answered only once the group commit holding it is on disk; the cap is
+    // checked again there, against concurrent publishes to the same name.
+    let write = store::Write::Publish {
+        name: p.name,
+        value: p.value,
+        ttl,
+    };
+    match state.inner.commit.write(write).await {
+        Ok(_) => json(StatusCode::CREATED, PUBLISH_OK_BODY.into()),
+        Err(store::WriteError::RrsetFull { cap }) => error(&HttpError::RrsetFull {
+            name: name.to_owned(),
+            cap,
+        }),
         Err(e) => {
-            tracing::error!(error = %e, "publish task failed");
+            tracing::error!(error = %e, "publish failed");
             json(StatusCode::BAD_GATEWAY, PUBLISH_FAILED_BODY.into())
         }
     }
@@ -495,21 +504,18 @@ async fn delete_record(state: &AppState, name: &str, body: &[u8]) -> Response {
         Ok(d) => d,
         Err(e) => return error(&e),
     };
-    let s = Arc::clone(state.store());
-    let done = tokio::task::spawn_blocking(move || match &d.value {
-        Some(v) => s.delete_value(&d.name, v).map(u64::from),
-        None => s.delete_name(&d.name),
-    })
-    .await;
-    match done {
-        Ok(Ok(n)) if n > 0 => empty(StatusCode::NO_CONTENT),
-        Ok(Ok(_)) => empty(StatusCode::NOT_FOUND),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "delete failed");
-            error(&HttpError::Internal)
-        }
+    let write = match d.value {
+        Some(value) => store::Write::DeleteValue {
+            name: d.name,
+            value,
+        },
+        None => store::Write::DeleteName { name: d.name },
+    };
+    match state.inner.commit.write(write).await {
+        Ok(store::Outcome::Deleted(n)) if n > 0 => empty(StatusCode::NO_CONTENT),
+        Ok(_) => empty(StatusCode::NOT_FOUND),
         Err(e) => {
-            tracing::error!(error = %e, "delete task failed");
+            tracing::error!(error = %e, "delete failed");
             error(&HttpError::Internal)
         }
     }

@@ -6,7 +6,7 @@ use clap::builder::BoolishValueParser;
 use dmp_core::node::publish::Limits;
 use dmp_core::node::ratelimit::Rate;
 use dmp_node::dns_server::{self, ApexSettings, DnsConfig};
-use dmp_node::store::Store;
+use dmp_node::store::{Durability, Options, Store};
 use dmp_node::{AppState, Config};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +40,15 @@ struct Args {
     /// needed.
     #[arg(long, env = "DMP_DB_PATH", default_value = "/var/lib/dmp/dmp.db")]
     db_path: PathBuf,
+
+    /// When a write is acknowledged. full: after its commit is fsynced (it
+    /// survives a power cut). normal: after its commit is written to the
+    /// WAL, which is fsynced only at checkpoints (SQLite synchronous=NORMAL,
+    /// the reference node's setting): a crash of the node loses nothing, a
+    /// power cut may lose the last acknowledged writes. Either way
+    /// concurrent writes share one commit.
+    #[arg(long, env = "DMP_DURABILITY", value_enum, default_value_t = DurabilityArg::Full)]
+    durability: DurabilityArg,
 
     /// Address to bind the HTTP server to. The default keeps the node on this
     /// machine; use 0.0.0.0 to serve other hosts (which needs an operator
@@ -162,6 +171,15 @@ struct Args {
     sync: dmp_node::sync::SyncArgs,
 }
 
+/// `--durability` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum DurabilityArg {
+    /// fsync at every commit: acknowledged means on disk.
+    Full,
+    /// fsync at checkpoints only (the reference node's footing).
+    Normal,
+}
+
 /// Operator commands (without one, `dmp-node` runs the node).
 #[derive(clap::Subcommand, Debug)]
 enum Command {
@@ -265,7 +283,14 @@ async fn main() -> ExitCode {
         ));
     }
     let db_path = args.db_path.clone();
-    let store = match tokio::task::spawn_blocking(move || Store::open(&db_path)).await {
+    let options = Options {
+        durability: match args.durability {
+            DurabilityArg::Full => Durability::Full,
+            DurabilityArg::Normal => Durability::Normal,
+        },
+    };
+    let store = match tokio::task::spawn_blocking(move || Store::open_with(&db_path, options)).await
+    {
         Ok(Ok(s)) => Arc::new(s),
         Ok(Err(e)) => {
             return fail(format_args!("cannot open {}: {e}", args.db_path.display()));

@@ -12,12 +12,6 @@ use std::process::{Child, Command, Stdio};
 
 const OP: &str = "conformance-operator-token";
 
-/// Checks whose feature is built by another helper and not yet merged into
-/// this branch (DoH: "ops", registration: "auth"). They run and are
-/// printed, but do not fail the test; delete an entry once its feature is
-/// on main.
-const PENDING: &[&str] = &["doh/", "registration/", "cors/doh_preflight_and_get"];
-
 /// Kills the node when the test ends (or panics).
 struct Node {
     child: Child,
@@ -81,17 +75,12 @@ fn start(db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Node {
     }
 }
 
-fn pending(check: &str) -> bool {
-    PENDING.iter().any(|p| check.starts_with(p))
-}
-
 fn assert_conformant(report: &Report) {
     print!("{}", report.render());
     let failed: Vec<String> = report
         .failures()
         .into_iter()
         .map(|r| format!("{}/{}", r.group, r.name))
-        .filter(|c| !pending(c))
         .collect();
     assert!(failed.is_empty(), "failed checks: {failed:?}");
     assert!(report.passed() > 0);

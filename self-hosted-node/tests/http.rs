@@ -615,6 +615,7 @@ fn help_explains_flags_and_env() {
         "DMP_MAX_VALUES_PER_NAME",
         "DMP_HTTP_RATE",
         "DMP_CLEANUP_INTERVAL",
+        "DMP_DURABILITY",
         "/health",
     ] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");

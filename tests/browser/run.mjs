@@ -12,6 +12,10 @@
 //                    DMP_SKIP_REFERENCE=1, else they fail
 //   DMP_REFERENCE_PYTHON  the reference venv's python (dnsmesh sits next to it)
 //   DMP_NODE_PID     pid of a node this run may stop for the offline check
+//   DMP_CLI_TOKEN    bearer token the reference CLI writes with (a node in
+//                    multi-tenant mode; the browser registers for its own)
+//   DMP_AUTH_MODE    the node's auth mode: multi-tenant (the CLI registers for
+//                    a token) or open (adds the first-contact intro check)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
 import { chromium } from 'playwright-core';
@@ -94,6 +98,7 @@ async function create(p, app, user, pass) {
   await p.page.fill('#node', NODE);
   await p.page.fill('#pass', pass);
   await p.page.fill('#pass2', pass);
+  if (p.name === 'alice') await shot(p, '01-setup');
   await p.page.click('#create');
   // The progress line must tick while Argon2id runs in the worker.
   await p.page.waitForSelector('#kdf-progress', { timeout: 10000 }).catch(() => {});
@@ -170,10 +175,16 @@ function cli() {
   cleanups.push(() => fs.rmSync(home, { recursive: true, force: true }));
   const pass = `cli-pass-${RUN}`;
   const [, port] = dns.split(':');
-  const run = (...args) => execFileSync(bin, ['--config-home', home, ...args], {
-    env: { ...process.env, DMP_PASSPHRASE: pass, DMP_TOKENS_HOME: path.join(home, 'tokens') },
-    encoding: 'utf8', timeout: 60000,
-  });
+  const run = (...args) => {
+    try {
+      return execFileSync(bin, ['--config-home', home, ...args], {
+        env: { ...process.env, DMP_PASSPHRASE: pass, DMP_TOKENS_HOME: path.join(home, 'tokens') },
+        encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (e) {
+      throw new Error(`dnsmesh ${args.join(' ')} failed (exit ${e.status}): ${e.stdout || ''}${e.stderr || ''}`);
+    }
+  };
   return { run, port, dns };
 }
 
@@ -188,10 +199,14 @@ async function main() {
   const addrA = `${ua}@${ZONE}`, addrB = `${ub}@${ZONE}`;
 
   await check('two profiles create identities (Argon2id in a worker)', async () => {
-    await shot(A, '01-setup');
     await create(A, app, ua, pa);
     await create(B, app, ub, pb);
     await shot(A, '02-empty-messenger');
+    if (process.env.DMP_AUTH_MODE === 'multi-tenant') {
+      await A.page.click('#settings');
+      const reg = await A.page.textContent('#registration');
+      assert(/^registered/.test(reg), `registered with the node, got: ${reg}`);
+    }
   });
 
   let fpA, fpB;
@@ -203,6 +218,13 @@ async function main() {
     await addContact(A, addrB, fpB);
     await shot(A, '04-contact-added');
     await addContact(B, addrA, fpA);
+  });
+
+  await check('a JSON-form DoH resolver can be configured (bob reads through it)', async () => {
+    await B.page.click('#settings');
+    await B.page.check('#doh-json');
+    await B.page.click('button:text-is("Save resolver")');
+    await B.page.waitForSelector('text=Resolver saved.');
   });
 
   const m1 = `Hello Bob \u2014 ${RUN} \u00e9\u00e8 \u{1F510}`;
@@ -239,12 +261,35 @@ async function main() {
     await B.page.setViewportSize({ width: 1100, height: 760 });
   });
 
+  if (process.env.DMP_AUTH_MODE === 'open') {
+    await check('first contact lands in the intro queue; accept pins the sender', async () => {
+      const D = await profile('dave');
+      const ud = `dave-${RUN}`, addrD = `${ud}@${ZONE}`;
+      await create(D, app, ud, `dave pass ${RUN}`);
+      await addContact(D, addrA);
+      const hello = `hi alice, it's dave ${RUN}`;
+      await send(D, hello);
+      await A.page.waitForFunction(() => document.querySelector('#requests-count')?.textContent === '1',
+        null, { timeout: 60000 });
+      await A.page.click('#requests');
+      await A.page.waitForSelector('#intros .intro');
+      assert((await A.page.textContent('#intros .intro .text')) === hello, 'request shows the text');
+      await shot(A, '12-requests');
+      await A.page.click(`button[aria-label="Accept request from ${addrD}"]`);
+      await A.page.waitForSelector('#thread-title');
+      assert((await A.page.textContent('#thread-title')) === addrD, 'thread with dave');
+      const texts = await A.page.$$eval('#messages .msg .text', (ms) => ms.map((m) => m.textContent));
+      assert(texts.includes(hello), 'accepted message is in the thread');
+    });
+  }
+
   const c = cli();
   if (c) {
     const uc = `carol-${RUN}`, addrC = `${uc}@${ZONE}`;
     await check('browser <-> reference CLI (dnsmesh 0.7.5) through the node, both directions', async () => {
+      const token = process.env.DMP_CLI_TOKEN ? ['--http-token', process.env.DMP_CLI_TOKEN] : [];
       c.run('init', uc, '--domain', ZONE, '--endpoint', NODE, '--dns-resolvers', c.dns,
-        '--dns-port', c.port, '--no-probe-local-dns');
+        '--dns-port', c.port, '--no-probe-local-dns', ...token);
       c.run('identity', 'publish');
       c.run('identity', 'refresh-prekeys');
       c.run('identity', 'fetch', addrA, '--add');
@@ -263,6 +308,31 @@ async function main() {
       await shot(A, '10-thread-cli');
     });
   }
+
+  // Last before the offline check: the imported copy publishes prekeys of
+  // its own into the same pool, which only it can decrypt.
+  await check('export, then import into another browser: wrong passphrase refused, right one opens', async () => {
+    await A.page.click('#settings');
+    const exported = await A.page.inputValue('#export');
+    const file = JSON.parse(exported);
+    assert(file.username === ua && file.domain === ZONE && /^[0-9a-f]{32}$/.test(file.salt), `export has username, domain, salt: ${exported}`);
+    const E = await profile('alice-elsewhere');
+    await E.page.goto(app);
+    await E.page.click('#tab-import');
+    await E.page.fill('#import', exported);
+    await E.page.fill('#node', NODE);
+    await E.page.fill('#pass', 'wrong passphrase');
+    await E.page.click('#create');
+    await E.page.waitForSelector('#setup-error', { timeout: 60000 });
+    assert(/Wrong passphrase/.test(await E.page.textContent('#setup-error')), 'import refuses a wrong passphrase');
+    await E.page.fill('#pass', pa);
+    await E.page.click('#create');
+    await E.page.waitForSelector('#me', { timeout: 60000 });
+    assert((await E.page.textContent('#me')) === addrA, 'imported identity has the same address');
+    assert((await fingerprint(E)) === fpA, 'and the same keys');
+    await shot(E, '13-imported');
+    await E.ctx.close();
+  });
 
   if (process.env.DMP_NODE_PID) {
     await check('offline: node stopped, app opens from the service worker with history', async () => {

@@ -187,6 +187,7 @@ fn Setup(stage: RwSignal<Stage>) -> impl IntoView {
             salt,
             doh: net::default_doh(&node_url),
             node: node_url,
+            doh_json: false,
             x25519_pub: pub_hex,
         };
         busy.set_if_alive(Some(js::now_millis()));
@@ -476,8 +477,25 @@ fn Thread(peer: String, selected: RwSignal<Option<String>>) -> impl IntoView {
         }
     };
     let p3 = peer.clone();
+    // Runs on every vault change: new messages in the open thread are read,
+    // so scroll to them and keep the unread count at zero.
     Effect::new(move |_| {
-        let _ = app.vault.with(|v| engine::thread(v, &p3).len());
+        let unread = app.vault.with(|v| {
+            v.contacts
+                .iter()
+                .find(|c| c.address == p3)
+                .map_or(0, |c| c.unread)
+        });
+        if unread > 0 {
+            app.vault.update(|v| {
+                if let Some(c) = v.contacts.iter_mut().find(|c| c.address == p3) {
+                    c.unread = 0;
+                }
+            });
+            spawn_local(async move {
+                let _ = app.save().await;
+            });
+        }
         js::scroll_to_end("messages");
     });
     let p2 = peer.clone();
@@ -634,6 +652,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
             .map(|s| s.profile.doh.clone())
             .unwrap_or_default(),
     );
+    let doh_json = RwSignal::new(s.as_ref().is_some_and(|s| s.profile.doh_json));
     let note = RwSignal::new(None::<String>);
     let export = move || {
         app.session.with_untracked(|s| {
@@ -660,6 +679,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
             return;
         };
         sess.profile.doh = url;
+        sess.profile.doh_json = doh_json.get_untracked();
         let profile = sess.profile.clone();
         app.session.set(Some(sess));
         spawn_local(async move {
@@ -686,8 +706,13 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
                 <dt>"Prekeys"</dt><dd>{move || app.vault.with(|v| v.prekey_store().live_count(js::now()))} " ready"</dd>
             </dl>
             <form on:submit=save_doh>
-                <label for="doh">"DNS-over-HTTPS resolver (RFC 8484)"</label>
+                <label for="doh">"DNS-over-HTTPS resolver"</label>
                 <input id="doh" type="url" prop:value=doh on:input:target=move |ev| doh.set(ev.target().value())/>
+                <label class="check">
+                    <input id="doh-json" type="checkbox" prop:checked=doh_json
+                        on:change:target=move |ev| doh_json.set(ev.target().checked())/>
+                    " JSON form (application/dns-json) instead of RFC 8484 wire format"
+                </label>
                 <button type="submit">"Save resolver"</button>
             </form>
             {move || note.get().map(|n| view! { <p class="muted">{n}</p> })}

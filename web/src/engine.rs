@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use dmp_core::client::{
-    DEFAULT_IDENTITY_TTL, DEFAULT_PREKEY_TTL, DEFAULT_TTL_SECONDS, Event, IdentityChoice,
-    ReceiveParams, ReceiveSession, SendInput, TxtAnswers, build_message, identity_fetch_names,
-    identity_publish, select_identity, send_queries, vault_key, vault_open, vault_seal,
+    DEFAULT_IDENTITY_TTL, DEFAULT_PREKEY_TTL, DEFAULT_TTL_SECONDS, DropReason, Event,
+    IdentityChoice, ReceiveParams, ReceiveSession, SendInput, TxtAnswers, build_message,
+    identity_fetch_names, identity_publish, select_identity, send_queries, vault_key, vault_open,
+    vault_seal,
 };
 use dmp_core::crypto::{Keypair, hex};
+use dmp_core::records::identity::IdentityRecord;
 use futures::future::join_all;
 use leptos::prelude::*;
 use rand_core::{Infallible, TryCryptoRng, TryRng};
@@ -120,6 +122,7 @@ impl App {
         Some(Endpoints {
             node: s.profile.node.clone(),
             doh: s.profile.doh.clone(),
+            doh_json: s.profile.doh_json,
             token: self.vault.with_untracked(|v| v.token.clone()),
         })
     }
@@ -135,7 +138,7 @@ impl App {
             .map_err(|e| e.to_string())?;
         let mut nonce = [0u8; 12];
         fill(&mut nonce);
-        let blob = vault_seal(&s.vkey, VAULT_KEY, &json, &nonce);
+        let blob = vault_seal(&s.vkey, VAULT_KEY, &json, &nonce).map_err(|e| e.to_string())?;
         js::store_put(VAULT_KEY, &STANDARD.encode(blob)).await
     }
 
@@ -207,27 +210,117 @@ pub async fn bring_online(app: App) {
         }
     }
     let Some(ep) = app.endpoints() else { return };
-    if now.saturating_sub(app.vault.with_untracked(|v| v.identity_published)) > IDENTITY_REFRESH {
-        match identity_publish(
-            &s.keypair,
-            &s.profile.username,
-            &s.profile.domain,
-            None,
-            &[1, 2],
-            DEFAULT_IDENTITY_TTL,
-            now,
-        ) {
-            Ok(p) => match net::publish(&ep, &p).await {
-                Ok(()) => app.vault.update(|v| v.identity_published = now),
-                Err(e) => app
-                    .status
-                    .set(format!("Could not publish your identity: {e}")),
-            },
-            Err(e) => app.status.set(format!("Could not sign your identity: {e}")),
-        }
-    }
+    publish_identity(app, &s, &ep, now).await;
     top_up_prekeys(app, &s, &ep).await;
     let _ = app.save().await;
+}
+
+/// Publish the identity record (advertising DMPv2) unless a fresh one with
+/// these keys is already there; then remove older records of these keys, so
+/// readers (the reference CLI counts same-key records as ambiguous) see one.
+async fn publish_identity(app: App, s: &Unlocked, ep: &Endpoints, now: u64) {
+    let p = match identity_publish(
+        &s.keypair,
+        &s.profile.username,
+        &s.profile.domain,
+        None,
+        &[1, 2],
+        DEFAULT_IDENTITY_TTL,
+        now,
+    ) {
+        Ok(p) => p,
+        Err(e) => return app.status.set(format!("Could not sign your identity: {e}")),
+    };
+    let Ok(existing) = net::resolve(ep, &p.name).await else {
+        return app
+            .status
+            .set("Could not check your published identity (resolver unreachable)".into());
+    };
+    let mine: Vec<(String, u64, bool)> = existing
+        .iter()
+        .filter_map(|v| {
+            let r = IdentityRecord::parse_and_verify(v).ok()?;
+            (r.x25519_pk == s.keypair.x25519_public()
+                && r.ed25519_spk == s.keypair.ed25519_public()
+                && r.username == s.profile.username)
+                .then(|| (v.clone(), r.ts, r.versions.contains(&2)))
+        })
+        .collect();
+    if let Some((_, ts, _)) = mine
+        .iter()
+        .find(|(_, ts, v2)| *v2 && now.saturating_sub(*ts) < IDENTITY_REFRESH)
+    {
+        let ts = *ts;
+        return app.vault.update(|v| v.identity_published = ts);
+    }
+    if let Err(e) = publish_all(app, s, ep, core::slice::from_ref(&p)).await {
+        return app
+            .status
+            .set(format!("Could not publish your identity: {e}"));
+    }
+    app.vault.update(|v| v.identity_published = now);
+    let Some(ep) = app.endpoints() else { return };
+    for (value, _, _) in mine {
+        let _ = net::delete(
+            &ep,
+            &dmp_core::client::Delete {
+                name: p.name.clone(),
+                value,
+            },
+        )
+        .await;
+    }
+}
+
+/// Register again and keep the new token (the old one expired, or another
+/// browser holding the same identity rotated it). False when the node
+/// offers no registration or refuses.
+async fn reregister(app: App, s: &Unlocked) -> bool {
+    match net::register(
+        &s.profile.node,
+        &s.keypair,
+        &s.profile.username,
+        &s.profile.domain,
+    )
+    .await
+    {
+        Ok(Registration::Token(t)) => {
+            app.vault.update(|v| v.token = Some(t));
+            let _ = app.save().await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Publish records concurrently; when the node answers 401 (token revoked
+/// or expired) register once more and retry what failed.
+async fn publish_all(
+    app: App,
+    s: &Unlocked,
+    ep: &Endpoints,
+    items: &[dmp_core::client::Publish],
+) -> Result<(), String> {
+    let results = join_all(items.iter().map(|p| net::publish(ep, p))).await;
+    let failed: Vec<_> = items
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_err())
+        .map(|(p, _)| p.clone())
+        .collect();
+    let Some(Err(first)) = results.into_iter().find(Result::is_err) else {
+        return Ok(());
+    };
+    if !first.contains("HTTP 401") || ep.token.is_none() || !reregister(app, s).await {
+        return Err(first);
+    }
+    let Some(ep) = app.endpoints() else {
+        return Err(first);
+    };
+    for r in join_all(failed.iter().map(|p| net::publish(&ep, p))).await {
+        r?;
+    }
+    Ok(())
 }
 
 /// Delete expired prekeys and publish a fresh batch when few are left.
@@ -265,8 +358,7 @@ async fn top_up_prekeys(app: App, s: &Unlocked, ep: &Endpoints) {
         app.vault.update(|v| v.set_prekeys(&before));
         return;
     }
-    let results = join_all(publishes.iter().map(|p| net::publish(ep, p))).await;
-    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+    if let Err(e) = publish_all(app, s, ep, &publishes).await {
         app.status
             .set(format!("Some prekeys could not be published: {e}"));
     }
@@ -334,6 +426,7 @@ pub async fn poll(app: App) {
     }
     let mut deletes = Vec::new();
     let mut delivered = 0;
+    let mut other_device = 0;
     app.vault.update(|v| {
         let mut replay = v.replay_cache();
         let mut prekeys = v.prekey_store();
@@ -383,6 +476,10 @@ pub async fn poll(app: App) {
                 Event::DeletePublished { name, value } => {
                     deletes.push(dmp_core::client::Delete { name, value })
                 }
+                Event::Dropped {
+                    reason: DropReason::PrekeyMissing { .. },
+                    ..
+                } => other_device += 1,
                 _ => {}
             }
         }
@@ -400,10 +497,18 @@ pub async fn poll(app: App) {
     app.online.set(error.is_none());
     app.status.set(match error {
         None => format!(
-            "Last checked {}{}",
+            "Last checked {}{}{}",
             clock(now),
             if delivered > 0 {
                 format!(" \u{2014} {delivered} new")
+            } else {
+                String::new()
+            },
+            if other_device > 0 {
+                format!(
+                    " \u{2014} {other_device} message(s) use a prekey this browser does not hold \
+                     (sent to another browser with this identity, or already read)"
+                )
             } else {
                 String::new()
             }
@@ -491,17 +596,15 @@ async fn send_inner(
     .map_err(|e| e.to_string())?;
     let (records, claims) = sent.publishes.split_at(sent.claims_start);
     let (chunks, manifest) = records.split_at(records.len().saturating_sub(1));
-    for r in join_all(chunks.iter().map(|p| net::publish(ep, p))).await {
-        r?;
-    }
-    for p in manifest {
-        net::publish(ep, p).await?;
-    }
+    publish_all(*app, s, ep, chunks).await?;
+    // The token may have been renewed by the chunk publishes.
+    let ep = app.endpoints().unwrap_or_else(|| ep.clone());
+    publish_all(*app, s, &ep, manifest).await?;
     // First-contact claims are best effort, and only the own node's zone
     // can take them over HTTP.
     for (p, zone) in claims.iter().zip(&sent.claim_zones) {
         if zone.eq_ignore_ascii_case(&s.profile.domain) {
-            let _ = net::publish(ep, p).await;
+            let _ = net::publish(&ep, p).await;
         }
     }
     Ok(())

@@ -18,6 +18,10 @@ pub struct Profile {
     pub salt: String,
     pub node: String,
     pub doh: String,
+    /// The resolver speaks the JSON form (`?name=&type=TXT`,
+    /// application/dns-json) instead of RFC 8484 wire format.
+    #[serde(default)]
+    pub doh_json: bool,
     pub x25519_pub: String,
 }
 

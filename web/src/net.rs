@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use dmp_core::client::doh::{parse_txt_answer, txt_query};
+use dmp_core::client::doh::{parse_txt_answer, parse_txt_json, txt_query};
 use dmp_core::client::{Delete, Publish};
 use dmp_core::crypto::{Keypair, hex};
 use dmp_core::node::registration::{canonicalize_subject, signing_payload};
@@ -20,6 +20,8 @@ pub struct Endpoints {
     pub node: String,
     /// The DoH resolver URL (RFC 8484).
     pub doh: String,
+    /// Use the JSON form instead of the wire format.
+    pub doh_json: bool,
     pub token: Option<String>,
 }
 
@@ -53,14 +55,29 @@ fn body_text(body: &[u8]) -> String {
 pub async fn resolve(ep: &Endpoints, name: &str) -> Result<Vec<String>, String> {
     let name = name.to_ascii_lowercase();
     let query = txt_query(&name).map_err(|e| format!("cannot look up {name}: {e}"))?;
-    let url = format!("{}?dns={}", ep.doh, URL_SAFE_NO_PAD.encode(&query));
-    let (status, body) = js::fetch("GET", &url, &[("accept", "application/dns-message")], None)
+    let (url, accept) = if ep.doh_json {
+        (
+            format!("{}?name={name}&type=TXT", ep.doh),
+            "application/dns-json",
+        )
+    } else {
+        (
+            format!("{}?dns={}", ep.doh, URL_SAFE_NO_PAD.encode(&query)),
+            "application/dns-message",
+        )
+    };
+    let (status, body) = js::fetch("GET", &url, &[("accept", accept)], None)
         .await
         .map_err(|e| format!("DNS-over-HTTPS: {e}"))?;
     if status != 200 {
         return Err(format!("DNS-over-HTTPS resolver answered HTTP {status}"));
     }
-    let resp = parse_txt_answer(&body).map_err(|e| format!("DNS-over-HTTPS: {e}"))?;
+    let resp = if ep.doh_json {
+        parse_txt_json(&String::from_utf8_lossy(&body))
+    } else {
+        parse_txt_answer(&body)
+    }
+    .map_err(|e| format!("DNS-over-HTTPS: {e}"))?;
     match resp.rcode {
         0 | 3 => Ok(resp.values),
         rc => Err(format!("DNS lookup of {name} failed (rcode {rc})")),

@@ -107,6 +107,96 @@ pub fn parse_txt_answer(packet: &[u8]) -> Result<TxtAnswer> {
     })
 }
 
+/// Parse an `application/dns-json` answer (the Google / Cloudflare JSON
+/// form): `Status`, `TC` and the TXT `data` of `Answer`, whose
+/// presentation form (quoted character-strings with `\"`, `\\` and `\DDD`
+/// escapes, or a bare unquoted string) is decoded and joined.
+pub fn parse_txt_json(body: &str) -> Result<TxtAnswer> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|_| Error::Malformed("DNS JSON answer"))?;
+    let rcode = v
+        .get("Status")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or(Error::Malformed("DNS JSON answer: no Status"))?;
+    let truncated = v
+        .get("TC")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let mut values = Vec::new();
+    if let Some(answers) = v.get("Answer").and_then(serde_json::Value::as_array) {
+        for a in answers {
+            if a.get("type").and_then(serde_json::Value::as_u64) != Some(u64::from(TYPE_TXT)) {
+                continue;
+            }
+            let Some(data) = a.get("data").and_then(serde_json::Value::as_str) else {
+                continue;
+            };
+            values.push(join_txt(&txt_presentation(data)?));
+        }
+    }
+    Ok(TxtAnswer {
+        rcode: u8::try_from(rcode).unwrap_or(u8::MAX),
+        truncated,
+        values,
+    })
+}
+
+/// The character-strings of a TXT presentation form.
+fn txt_presentation(data: &str) -> Result<Vec<Vec<u8>>> {
+    let data = data.trim();
+    if !data.starts_with('"') {
+        return Ok(alloc::vec![data.as_bytes().to_vec()]);
+    }
+    let bytes = data.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i) {
+            Some(b' ') => i += 1,
+            Some(b'"') => {
+                i += 1;
+                let mut cur = Vec::new();
+                loop {
+                    match bytes.get(i) {
+                        None => return Err(Error::Malformed("DNS JSON TXT: unterminated string")),
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') => {
+                            let d: Vec<u8> = bytes.iter().skip(i + 1).take(3).copied().collect();
+                            if d.len() == 3 && d.iter().all(u8::is_ascii_digit) {
+                                let n =
+                                    d.iter().fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'));
+                                cur.push(
+                                    u8::try_from(n).map_err(|_| {
+                                        Error::Malformed("DNS JSON TXT: bad escape")
+                                    })?,
+                                );
+                                i += 4;
+                            } else {
+                                let c = bytes
+                                    .get(i + 1)
+                                    .ok_or(Error::Malformed("DNS JSON TXT: bad escape"))?;
+                                cur.push(*c);
+                                i += 2;
+                            }
+                        }
+                        Some(c) => {
+                            cur.push(*c);
+                            i += 1;
+                        }
+                    }
+                }
+                out.push(cur);
+            }
+            Some(_) => return Err(Error::Malformed("DNS JSON TXT: text outside quotes")),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +233,18 @@ mod tests {
             let _ = parse_txt_answer(&p[..cut]);
         }
         assert!(parse_txt_answer(&[0; 12]).is_err());
+    }
+
+    #[test]
+    fn json_form_with_escapes_and_garbage() {
+        let body = r#"{"Status":0,"TC":false,"Answer":[
+            {"name":"a","type":16,"TTL":60,"data":"\"ab\" \"c\\\"d\\233\""},
+            {"name":"a","type":5,"TTL":60,"data":"b."},
+            {"name":"a","type":16,"TTL":60,"data":"plain"}]}"#;
+        let a = parse_txt_json(body).unwrap();
+        assert_eq!(a.values, ["abc\"d\u{FFFD}", "plain"]);
+        assert_eq!(parse_txt_json(r#"{"Status":3}"#).unwrap().rcode, 3);
+        assert!(parse_txt_json("{").is_err());
+        assert!(parse_txt_json(r#"{"Status":0,"Answer":[{"type":16,"data":"\"open"}]}"#).is_err());
     }
 }

@@ -32,8 +32,14 @@ pub fn vault_key(keypair: &Keypair) -> [u8; 32] {
 /// Seal `plaintext` under `key`, bound to `label` (what the blob is, so
 /// blobs cannot be swapped between slots): `version ‖ nonce ‖ ct‖tag`. The
 /// caller supplies a fresh random nonce.
-pub fn vault_seal(key: &[u8; 32], label: &str, plaintext: &[u8], nonce: &[u8; 12]) -> Vec<u8> {
+pub fn vault_seal(
+    key: &[u8; 32],
+    label: &str,
+    plaintext: &[u8],
+    nonce: &[u8; 12],
+) -> Result<Vec<u8>> {
     let cipher = ChaCha20Poly1305::new(&(*key).into());
+    // Fails only for inputs beyond the cipher's 256 GiB limit.
     let ct = cipher
         .encrypt(
             &Nonce::from(*nonce),
@@ -42,12 +48,12 @@ pub fn vault_seal(key: &[u8; 32], label: &str, plaintext: &[u8], nonce: &[u8; 12
                 aad: label.as_bytes(),
             },
         )
-        .unwrap_or_default();
+        .map_err(|_| Error::Invalid("vault plaintext too large"))?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
     out.push(VAULT_VERSION);
     out.extend_from_slice(nonce);
     out.extend_from_slice(&ct);
-    out
+    Ok(out)
 }
 
 /// Open a blob made by [`vault_seal`] with the same key and label.
@@ -85,7 +91,7 @@ mod tests {
         let a = vault_key(&Keypair::from_x25519_secret([1; 32]));
         let b = vault_key(&Keypair::from_x25519_secret([2; 32]));
         assert_ne!(a, b);
-        let blob = vault_seal(&a, "state", b"secret", &[9; 12]);
+        let blob = vault_seal(&a, "state", b"secret", &[9; 12]).unwrap();
         assert_eq!(vault_open(&a, "state", &blob).unwrap(), b"secret");
         assert_eq!(vault_open(&b, "state", &blob), Err(Error::Decrypt));
         assert_eq!(vault_open(&a, "other", &blob), Err(Error::Decrypt));

@@ -14,13 +14,20 @@
 //! read lock on the index and never touch SQLite, so they are cheap enough
 //! to call on every DNS query from async code. Writes are serialized on one
 //! SQLite connection and block on `fsync`; from tokio call them through
-//! `spawn_blocking`.
+//! `spawn_blocking`, or queue them on a [`GroupCommit`], which lets
+//! concurrent writers share one transaction (one fsync) and answers each
+//! after its commit. WAL checkpoints run on a background thread, off the
+//! commit path.
 //!
 //! Time is passed in (`now_ms`, Unix milliseconds) so tests control it;
 //! [`unix_now_ms`] gives the real clock.
 
+mod checkpoint;
+mod group_commit;
 mod index;
 pub mod sync_store;
+
+pub use group_commit::{GroupCommit, MAX_BATCH, Write, WriteError};
 
 use index::{Entry, Index};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
@@ -231,6 +238,9 @@ pub struct Store {
     /// while the writer commits.
     reader: Mutex<Connection>,
     index: RwLock<Index>,
+    /// Background WAL checkpoints. Dropped last: its connection, closing
+    /// after the others, does SQLite's final checkpoint.
+    _checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 // A poisoned lock only means another thread panicked while holding it; the
@@ -268,6 +278,7 @@ impl Store {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WAL_BACKSTOP_PAGES)?;
         migrate(&mut conn)?;
 
         let mut index = Index::default();
@@ -300,11 +311,13 @@ impl Store {
         )?;
         reader.busy_timeout(Duration::from_secs(10))?;
 
+        let checkpointer = checkpoint::Checkpointer::start(&path, sync);
         Ok(Store {
             path,
             writer: Mutex::new(Writer { conn, last_ts }),
             reader: Mutex::new(reader),
             index: RwLock::new(index),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -516,6 +529,14 @@ impl Store {
     /// committed (and then visible to readers) or none is. Returns after the
     /// commit, with one [`Outcome`] per op.
     pub fn apply(&self, ops: &[Op<'_>], now_ms: u64) -> Result<Vec<Outcome>> {
+        let mut w = lock(&self.writer);
+        self.apply_locked(&mut w, ops, now_ms)
+    }
+
+    /// [`Store::apply`] with the writer already held: the transaction, then
+    /// the index update (still under the writer, so the index sees commits
+    /// in commit order and readers never see an uncommitted row).
+    fn apply_locked(&self, w: &mut Writer, ops: &[Op<'_>], now_ms: u64) -> Result<Vec<Outcome>> {
         if ops.iter().any(|op| match op {
             Op::Publish { name, .. } | Op::DeleteValue { name, .. } | Op::DeleteName { name } => {
                 name.is_empty()
@@ -524,7 +545,6 @@ impl Store {
             return Err(StoreError::EmptyName);
         }
         let now_s = now_ms / 1000;
-        let mut w = lock(&self.writer);
         let mut ts = w.last_ts;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut changes: Vec<(String, Option<Entry>, Option<&str>)> = Vec::with_capacity(ops.len());
