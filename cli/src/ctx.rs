@@ -83,7 +83,8 @@ pub fn cluster_view(cfg: &Config, base: &Reader) -> Result<Option<ClusterView>, 
     .map(Some)
     .map_err(|e| {
         Fail::net(format!(
-            "cluster manifest fetch failed for {} ({e:?}): check that `{name}` TXT is published,              signed by the pinned operator key, and not expired (or `dnsmesh cluster disable`)",
+            "cluster manifest fetch failed for {} ({e}): check that `{name}` TXT is published, \
+             signed by the pinned operator key, and not expired (or `dnsmesh cluster disable`)",
             cfg.cluster_base_domain
         ))
     })

@@ -174,11 +174,16 @@ impl Writer {
         }
         drop(tx);
         let deadline = std::time::Instant::now() + HTTP_TIMEOUT;
-        while plan.outcome() == WriteOutcome::Pending {
+        // Return at quorum; but once quorum is out of reach, still collect
+        // the answers in flight (same deadline), so the error names only the
+        // nodes that really failed and counts the ones that took the write.
+        let mut open = plan.targets().len();
+        while open > 0 && plan.outcome() != WriteOutcome::Succeeded {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let Ok((id, r)) = rx.recv_timeout(left) else {
                 break;
             };
+            open -= 1;
             match r {
                 Ok(resp) if resp.status == ok_status => plan.ack(&id),
                 // An absent value is already deleted on that node.
