@@ -181,7 +181,9 @@ async fn fan_out(
         })
         .collect();
     let mut deadline = Box::pin(js::sleep(CLUSTER_DEADLINE_MS));
-    while plan.outcome() == WriteOutcome::Pending {
+    // Return at quorum; on failure, still collect the other answers (up to
+    // the deadline) so the error names each node's real outcome.
+    while plan.outcome() != WriteOutcome::Succeeded {
         match select(pending.next(), deadline).await {
             Either::Left((Some((id, r)), d)) => {
                 deadline = d;
