@@ -1,7 +1,8 @@
 // Cluster mode of the web client in real headless Chromium: two dmp-nodes
 // form a cluster (manifest signed by dmp-cluster), alice pins it in Settings
 // and enables it, her writes fan out to both nodes, still succeed with one
-// node stopped (quorum 1 of 2), fail with a plain error naming the nodes
+// node stopped (quorum 1 of 2), union reads show a record stored on both
+// nodes once and keep working with a node down, fail with a plain error naming the nodes
 // when a refreshed manifest (higher seq) needs 2 of 3, a refresh to the same
 // seq is refused, and the pin survives reload in the sealed vault.
 //
@@ -219,12 +220,33 @@ async function main() {
     await waitForIncoming(bob, `${ua}@${ZONE}`, `m1 ${RUN}`);
   });
 
+  await check('union reads: a reply stored on both nodes shows once', async () => {
+    await bob.page.click('#settings');
+    await bob.page.fill('#cluster-base-input', ZONE);
+    await bob.page.fill('#cluster-spk', spk);
+    assert(!(await clusterAction(bob, 'cluster-pin')).error, 'bob pins');
+    assert(!(await clusterAction(bob, 'cluster-enable')).error, 'bob enables');
+    await bob.page.click(`button.conv:has(.who:text-is("${ua}@${ZONE}"))`);
+    const st = await sendAndWait(bob, `r0 ${RUN}`);
+    assert(st === 'sent', `r0: ${st}`);
+    await waitForIncoming(alice, `${ub}@${ZONE}`, `r0 ${RUN}`);
+    await alice.page.click(`button.conv:has(.who:text-is("${ub}@${ZONE}"))`);
+    await new Promise((ok) => setTimeout(ok, 6000)); // one more poll
+    const n = await alice.page.$$eval('#messages .msg:not(.out) .text',
+      (ms, t) => ms.filter((m) => m.textContent === t).length, `r0 ${RUN}`);
+    assert(n === 1, `r0 shown ${n} times`);
+  });
+
   await check('node b down: the send still succeeds on quorum 1 of 2', async () => {
     B.stop();
     await new Promise((ok) => B.proc.exitCode !== null ? ok() : B.proc.once('exit', ok));
     const st = await sendAndWait(alice, `m2 ${RUN}`);
     assert(st === 'sent', `m2: ${st}`);
     await waitForIncoming(bob, `${ua}@${ZONE}`, `m2 ${RUN}`);
+    // Bob (cluster mode) replies; alice's union read gets it from node a.
+    const r1 = await sendAndWait(bob, `r1 ${RUN}`);
+    assert(r1 === 'sent', `r1: ${r1}`);
+    await waitForIncoming(alice, `${ub}@${ZONE}`, `r1 ${RUN}`);
   });
 
   await check('refresh to seq 2 (3 nodes, quorum 2): the send fails naming the failed nodes', async () => {
