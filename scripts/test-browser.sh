@@ -3,7 +3,8 @@
 # headless Chromium through playwright-core: two browser profiles message
 # each other through a node, the browser and the reference CLI (dnsmesh
 # 0.7.5) message each other, reload/unlock, a wrong passphrase, offline
-# start from the service worker, a phone-sized viewport. Screenshots go to
+# start from the service worker, a phone-sized viewport, and cluster mode
+# (tests/browser/cluster.mjs, two local nodes). Screenshots go to
 # test-artifacts/browser/ (gitignored).
 #
 # Usage: scripts/test-browser.sh [NODE_URL]
@@ -111,3 +112,9 @@ for mode in ${DMP_AUTH_MODE:-multi-tenant open}; do
   wait "$node_pid" 2>/dev/null || true
   node_pid=""
 done
+
+# Cluster mode: two open dmp-nodes as one cluster (tests/browser/cluster.mjs
+# starts and stops them itself; about 30 s).
+log "cluster mode: two dmp-nodes, manifest signed by dmp-cluster"
+DMP_ARTIFACTS="$artifacts/cluster" DMP_NODE_BIN="$node_bin" \
+  DMP_CLUSTER_BIN="$(dirname "$node_bin")/dmp-cluster" node tests/browser/cluster.mjs
