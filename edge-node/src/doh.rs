@@ -1,28 +1,17 @@
 //! DNS over HTTPS at `/dns-query`: RFC 8484 GET (`?dns=`) and POST
 //! (`application/dns-message`), and the JSON form (`?name=&type=`,
-//! `application/dns-json`). Answers come from `dmp_core::dns::answer` /
-//! `answer_json`, the path dmp-node's UDP, TCP and DoH use; this module
+//! `application/dns-json`). Parsing and answering are dmp-core's
+//! (`dns::doh::{parse_get, parse_post, respond}`, the functions dmp-node's
+//! DoH uses, over the same `dns::answer` as its UDP and TCP); this module
 //! only fetches the one name the query asks for from D1 first (the core
 //! answers synchronously from a [`TxtSource`]).
 
 use crate::config::Config;
 use crate::http::Reply;
 use crate::store;
-use base64::Engine as _;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use dmp_core::dns::{self, Transport, TxtSource, TxtValue};
-use hickory_proto::op::Message;
+use dmp_core::dns::doh::{self, DohError, DohQuery, DohResponse};
+use dmp_core::dns::{self, TxtSource, TxtValue};
 use worker::{D1Database, Result};
-
-/// Largest DNS message (the TCP length prefix).
-const MAX_MESSAGE: usize = 65_535;
-
-/// base64url with or without padding (RFC 8484 says without; be lenient).
-const B64URL: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// The one name a query asks about, read from D1 at one instant.
 struct Snapshot {
@@ -65,25 +54,9 @@ async fn snapshot(db: &D1Database, name: &str, cfg: &Config, now_s: u64) -> Resu
     })
 }
 
-fn bad_request(msg: &str) -> Reply {
-    Reply::bytes(
-        400,
-        "text/plain; charset=utf-8",
-        format!("{msg}\n").into_bytes(),
-    )
-}
-
-/// Answers a wire-format query.
-pub async fn wire(db: &D1Database, cfg: &Config, query: &[u8], now_s: u64) -> Result<Reply> {
-    if query.len() > MAX_MESSAGE {
-        return Ok(Reply::empty(413));
-    }
-    // The name the question asks about; an unparsable packet still goes to
-    // the core, which answers FORMERR.
-    let qname = Message::from_vec(query)
-        .ok()
-        .and_then(|m| m.queries.first().map(|q| q.name().to_ascii()));
-    let snap = match qname {
+async fn answer(db: &D1Database, cfg: &Config, q: &DohQuery, now_s: u64) -> Result<Reply> {
+    // An unreadable question still goes to the core, which answers FORMERR.
+    let snap = match q.qname() {
         Some(n) => snapshot(db, &n, cfg, now_s).await?,
         None => Snapshot {
             name: String::new(),
@@ -91,41 +64,34 @@ pub async fn wire(db: &D1Database, cfg: &Config, query: &[u8], now_s: u64) -> Re
             below: false,
         },
     };
-    match dns::answer(query, &cfg.zones, &snap, Transport::Tcp) {
-        Some(resp) => {
-            let max_age = snap.values.iter().map(|v| v.ttl).min().unwrap_or(0);
-            Ok(Reply::bytes(200, "application/dns-message", resp)
-                .with("Cache-Control", format!("max-age={max_age}")))
-        }
-        None => Ok(bad_request("not a DNS query")),
+    Ok(reply(doh::respond(q, &cfg.zones, &snap)))
+}
+
+fn reply(r: DohResponse) -> Reply {
+    let ok = r.status == 200;
+    let out = Reply::bytes(r.status, r.content_type, r.body);
+    if ok {
+        out.with("Cache-Control", format!("max-age={}", r.max_age))
+    } else {
+        out
+    }
+}
+
+async fn parsed(
+    db: &D1Database,
+    cfg: &Config,
+    q: core::result::Result<DohQuery, DohError>,
+    now_s: u64,
+) -> Result<Reply> {
+    match q {
+        Ok(q) => answer(db, cfg, &q, now_s).await,
+        Err(e) => Ok(reply(doh::bad(e))),
     }
 }
 
 /// `GET /dns-query?dns=<base64url>` or `?name=&type=` (JSON).
 pub async fn get(db: &D1Database, cfg: &Config, url: &worker::Url, now_s: u64) -> Result<Reply> {
-    let param = |k: &str| {
-        url.query_pairs()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.into_owned())
-    };
-    if let Some(d) = param("dns") {
-        return match B64URL.decode(d.as_bytes()) {
-            Ok(q) => wire(db, cfg, &q, now_s).await,
-            Err(_) => Ok(bad_request("dns parameter is not base64url")),
-        };
-    }
-    let Some(name) = param("name").filter(|n| !n.is_empty()) else {
-        return Ok(bad_request(
-            "give ?dns=<base64url DNS query> (RFC 8484) or ?name=<name>&type=<type> (JSON)",
-        ));
-    };
-    let Some(qtype) = dns::qtype_param(param("type").as_deref()) else {
-        return Ok(bad_request("unknown type parameter"));
-    };
-    let cd = param("cd").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    let snap = snapshot(db, &name, cfg, now_s).await?;
-    let body = dns::answer_json(&name, qtype, cd, &cfg.zones, &snap);
-    Ok(Reply::bytes(200, "application/dns-json", body.into_bytes()))
+    parsed(db, cfg, doh::parse_get(url.query().unwrap_or("")), now_s).await
 }
 
 /// `POST /dns-query` with an `application/dns-message` body.
@@ -136,17 +102,5 @@ pub async fn post(
     body: &[u8],
     now_s: u64,
 ) -> Result<Reply> {
-    let ct_ok = content_type.is_some_and(|c| {
-        c.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/dns-message"))
-    });
-    if !ct_ok {
-        return Ok(Reply::bytes(
-            415,
-            "text/plain; charset=utf-8",
-            b"POST /dns-query needs Content-Type: application/dns-message\n".to_vec(),
-        ));
-    }
-    wire(db, cfg, body, now_s).await
+    parsed(db, cfg, doh::parse_post(content_type, body), now_s).await
 }
