@@ -121,12 +121,16 @@ fn confirm_error(r: &HttpResponse, subject: &str, node: &str, what: &str) -> Fai
     }
 }
 
-pub fn register_cmd(
+/// The shared registration round trip: challenge, sign locally, POST to
+/// `/v1/registration/<endpoint>`; returns the node host, the signed
+/// request and the 200 response body.
+fn signed_confirm(
     ctx: &Ctx,
     node: &str,
     subject: Option<&str>,
     scheme: &str,
-) -> Result<(), Fail> {
+    endpoint: &str,
+) -> Result<(String, Signed, Value), Fail> {
     let host = node_host(node);
     let base = format!("{scheme}://{host}");
     let subject = subject
@@ -135,16 +139,26 @@ pub fn register_cmd(
     let s = challenge(ctx, &base, &subject, node)?;
     let r = request(
         "POST",
-        &format!("{base}/v1/registration/confirm"),
+        &format!("{base}/v1/registration/{endpoint}"),
         Some(&s.body),
         None,
         TIMEOUT,
     )
-    .map_err(|e| Fail::net(format!("confirm request failed to reach node: {e}")))?;
+    .map_err(|e| Fail::net(format!("{endpoint} request failed to reach node: {e}")))?;
     if r.status != 200 {
-        return Err(confirm_error(&r, &s.subject, node, "confirm"));
+        return Err(confirm_error(&r, &s.subject, node, endpoint));
     }
     let body = r.json().unwrap_or(Value::Null);
+    Ok((host, s, body))
+}
+
+pub fn register_cmd(
+    ctx: &Ctx,
+    node: &str,
+    subject: Option<&str>,
+    scheme: &str,
+) -> Result<(), Fail> {
+    let (host, s, body) = signed_confirm(ctx, node, subject, scheme, "confirm")?;
     let Some(token) = body.get("token").and_then(Value::as_str) else {
         return Err(Fail::net(format!("confirm returned no token: {body}")));
     };
@@ -179,24 +193,7 @@ pub fn tsig_register_cmd(
     dns_server: Option<&str>,
     dns_port: u16,
 ) -> Result<(), Fail> {
-    let host = node_host(node);
-    let base = format!("{scheme}://{host}");
-    let subject = subject
-        .map(String::from)
-        .unwrap_or_else(|| format!("{}@{}", ctx.cfg.username, ctx.domain()));
-    let s = challenge(ctx, &base, &subject, node)?;
-    let r = request(
-        "POST",
-        &format!("{base}/v1/registration/tsig-confirm"),
-        Some(&s.body),
-        None,
-        TIMEOUT,
-    )
-    .map_err(|e| Fail::net(format!("tsig-confirm request failed: {e}")))?;
-    if r.status != 200 {
-        return Err(confirm_error(&r, &s.subject, node, "tsig-confirm"));
-    }
-    let body = r.json().unwrap_or(Value::Null);
+    let (host, s, body) = signed_confirm(ctx, node, subject, scheme, "tsig-confirm")?;
     let name = body.get("tsig_key_name").and_then(Value::as_str);
     let secret = body.get("tsig_secret_hex").and_then(Value::as_str);
     let zone = body.get("zone").and_then(Value::as_str).unwrap_or("");

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::http::Reply;
 use crate::store;
 use dmp_core::dns::doh::{self, DohError, DohQuery, DohResponse};
-use dmp_core::dns::{self, TxtSource, TxtValue};
+use dmp_core::dns::{TxtSource, TxtValue};
 use worker::{D1Database, Result};
 
 /// The one name a query asks about, read from D1 at one instant.
@@ -34,9 +34,9 @@ impl TxtSource for Snapshot {
     }
 }
 
-async fn snapshot(db: &D1Database, name: &str, cfg: &Config, now_s: u64) -> Result<Snapshot> {
-    let key = dns::normalize_name(name);
-    let rows = store::live(db, &key, now_s).await?;
+/// `key` is the query name already in key form (`DohQuery::qname`).
+async fn snapshot(db: &D1Database, key: &str, cfg: &Config, now_s: u64) -> Result<Snapshot> {
+    let rows = store::live(db, key, now_s).await?;
     let values: Vec<TxtValue> = rows
         .into_iter()
         .map(|r| TxtValue {
@@ -46,9 +46,9 @@ async fn snapshot(db: &D1Database, name: &str, cfg: &Config, now_s: u64) -> Resu
                 .min(cfg.dns_ttl),
         })
         .collect();
-    let below = values.is_empty() && store::has_names_below(db, &key, now_s).await?;
+    let below = values.is_empty() && store::has_names_below(db, key, now_s).await?;
     Ok(Snapshot {
-        name: key,
+        name: key.to_owned(),
         values,
         below,
     })

@@ -80,15 +80,15 @@ struct Args {
     allow_open_public_bind: bool,
 
     /// Largest TTL a publish may ask for, seconds.
-    #[arg(long, env = "DMP_MAX_TTL", default_value_t = 86_400)]
+    #[arg(long, env = "DMP_MAX_TTL", default_value_t = Limits::default().max_ttl)]
     max_ttl: u64,
 
     /// Largest record value, UTF-8 bytes.
-    #[arg(long, env = "DMP_MAX_VALUE_BYTES", default_value_t = 2_048)]
+    #[arg(long, env = "DMP_MAX_VALUE_BYTES", default_value_t = Limits::default().max_value_bytes)]
     max_value_bytes: usize,
 
     /// Most distinct values one name may hold; 0 disables the cap.
-    #[arg(long, env = "DMP_MAX_VALUES_PER_NAME", default_value_t = 64)]
+    #[arg(long, env = "DMP_MAX_VALUES_PER_NAME", default_value_t = Limits::default().max_values_per_name)]
     max_values_per_name: usize,
 
     /// Requests per second per source IP on /v1/records; 0 disables.
