@@ -64,7 +64,7 @@ async fn manifest_values(
 }
 
 /// The value among `values` that `view` was installed from.
-fn wire_of(values: &[String], view: &ClusterView, now: u64) -> Option<String> {
+pub fn wire_of(values: &[String], view: &ClusterView, now: u64) -> Option<String> {
     values
         .iter()
         .find(|w| {
