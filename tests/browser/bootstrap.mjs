@@ -3,7 +3,8 @@
 // operator's signed bootstrap record at _dmp.<zone> names it (after an
 // entry with no manifest, so the walk has to move on). In Settings →
 // Bootstrap, a wrong signer key pins nothing and says why (pin and
-// discover), the right one pins; Fetch shows the record; Discover with
+// discover), as do a missing record and a walk where every entry fails;
+// the right key pins; Fetch shows the record; Discover with
 // Auto-pin pins and enables the cluster, and a message sent afterwards
 // reaches both nodes and is received; after reload and unlock the pinned
 // manifest is refreshed to a newer seq without a click.
@@ -185,7 +186,7 @@ async function main() {
   // Priority 5 names a cluster with no manifest: the walk must skip it.
   const boot = cluster('bootstrap', '--key', zoneKey, '--domain', ZONE, '--seq', '3',
     '--entry', `10=${ZONE}=${opSpk}`, '--entry', `5=void.${ZONE}=${opSpk}`);
-  await publish(A.url, `cluster.${ZONE}`, manifest);
+  // The manifest is published later: first every entry must fail.
   await publish(A.url, `_dmp.${ZONE}`, boot);
 
   const alice = await profile('alice');
@@ -214,6 +215,8 @@ async function main() {
     assert(n.error && /no bootstrap signer is pinned/.test(n.text), `discover without a signer: ${JSON.stringify(n)}`);
     const a = await discover(alice, `${ub}@${ZONE}`, zoneSpk, true);
     assert(a.error && /auto-pin only pins/.test(a.text), `auto-pin without a pinned signer: ${JSON.stringify(a)}`);
+    const none = await discover(alice, `x@sub.${ZONE}`, zoneSpk, false);
+    assert(none.error && /no bootstrap record at _dmp\.sub\.mesh\.test/.test(none.text), `no record: ${JSON.stringify(none)}`);
     assert(!(await alice.page.$('#cluster-status')), 'no cluster pinned');
   });
 
@@ -234,7 +237,15 @@ async function main() {
       `entries in priority order: ${JSON.stringify(rows)}`);
   });
 
+  await check('every entry failing is reported entry by entry', async () => {
+    const r = await discover(alice, `${ub}@${ZONE}`, '', true);
+    assert(r.error && /^no cluster of the bootstrap record is usable: void\.mesh\.test: .*; mesh\.test: no cluster manifest verifies/.test(r.text),
+      `expected the walk's error: ${JSON.stringify(r)}`);
+    assert(!(await alice.page.$('#cluster-status')), 'no cluster pinned');
+  });
+
   await check('discover with auto-pin: the cluster is pinned and on', async () => {
+    await publish(A.url, `cluster.${ZONE}`, manifest);
     const before = await discover(alice, `${ub}@${ZONE}`, '', false);
     assert(!before.error && /not pinned/.test(before.text), `discover: ${JSON.stringify(before)}`);
     assert(!(await alice.page.$('#cluster-status')), 'discover without auto-pin pins nothing');
