@@ -884,7 +884,9 @@ fn BootstrapSettings() -> impl IntoView {
     let auto_pin = RwSignal::new(false);
     let busy = RwSignal::new(false);
     let record = RwSignal::new(None::<dmp_core::records::bootstrap::BootstrapRecord>);
-    let found = RwSignal::new(None::<bootstrap::Discovery>);
+    // (pinned, the cluster found); the same signal type as `note` keeps
+    // the download small.
+    let found = RwSignal::new(None::<(bool, String)>);
     // (is_error, text)
     let note = RwSignal::new(None::<(bool, String)>);
     let start = move || {
@@ -951,8 +953,8 @@ fn BootstrapSettings() -> impl IntoView {
                 } else {
                     "Found a usable cluster (not pinned).".to_string()
                 };
-                record.set_if_alive(Some(d.record.clone()));
-                found.set_if_alive(Some(d));
+                found.set_if_alive(Some((d.pinned, d.found)));
+                record.set_if_alive(Some(d.record));
                 text
             });
             finish(r);
@@ -1002,11 +1004,11 @@ fn BootstrapSettings() -> impl IntoView {
         })
     };
     let found_view = move || {
-        found.get().map(|d| {
+        found.get().map(|(pinned, line)| {
             view! {
                 <dl id="discover-result">
-                    <dt>"Cluster found"</dt><dd id="discover-cluster">{d.found.clone()}</dd>
-                    <dt>"Pinned"</dt><dd id="discover-pinned">{if d.pinned { "yes, cluster mode on" } else { "no" }}</dd>
+                    <dt>"Cluster found"</dt><dd id="discover-cluster">{line}</dd>
+                    <dt>"Pinned"</dt><dd id="discover-pinned">{if pinned { "yes, cluster mode on" } else { "no" }}</dd>
                 </dl>
             }
         })

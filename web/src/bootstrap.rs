@@ -95,7 +95,6 @@ pub async fn fetch(app: App) -> Result<BootstrapRecord, String> {
 }
 
 /// What a discovery found.
-#[derive(Clone, Debug, PartialEq)]
 pub struct Discovery {
     pub record: BootstrapRecord,
     /// The base domain of the cluster found.
