@@ -321,7 +321,9 @@ fn opens_a_reference_shaped_database() {
             "CREATE TABLE records (name TEXT NOT NULL, value TEXT NOT NULL, \
                ttl INTEGER NOT NULL, created_at INTEGER NOT NULL, \
                expires_at INTEGER NOT NULL, stored_ts INTEGER NOT NULL DEFAULT 0, \
-               value_hash TEXT NOT NULL DEFAULT '', PRIMARY KEY (name, value));",
+               value_hash TEXT NOT NULL DEFAULT '', PRIMARY KEY (name, value)); \
+             CREATE INDEX idx_records_name ON records(name); \
+             CREATE INDEX idx_records_stored_ts ON records(stored_ts);",
         )
         .unwrap();
         let now_s = (T0 / SEC) as i64;
@@ -345,6 +347,27 @@ fn opens_a_reference_shaped_database() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
+    // The reference's two redundant indexes are gone; the ones we read by
+    // are there.
+    let mut indexes: Vec<String> = {
+        let c = Connection::open(dir.db()).unwrap();
+        let mut st = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    };
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            "idx_records_expires",
+            "idx_records_page",
+            "sqlite_autoindex_records_1"
+        ]
+    );
     // stored_ts continues after the highest one found on disk.
     assert!(s.publish("n.z", "v", 60, T0).unwrap() > T0 + 5);
 }
