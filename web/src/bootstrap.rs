@@ -51,7 +51,8 @@ async fn fetch_record(
         .map_err(|e| format!("cannot read {name}: {e}"))?;
     if values.is_empty() {
         return Err(format!(
-            "no bootstrap record at {name}: the zone operator of {domain} has not published one"
+            "no bootstrap record at {name} (the zone operator of {domain} has not published one, \
+             or the resolver cannot see it)"
         ));
     }
     select_bootstrap(values.iter().map(String::as_str), signer, domain, js::now()).ok_or_else(
