@@ -3,8 +3,9 @@
 # headless Chromium through playwright-core: two browser profiles message
 # each other through a node, the browser and the reference CLI (dnsmesh
 # 0.7.5) message each other, reload/unlock, a wrong passphrase, offline
-# start from the service worker, a phone-sized viewport, and cluster mode
-# (tests/browser/cluster.mjs, two local nodes). Screenshots go to
+# start from the service worker, a phone-sized viewport, cluster mode
+# (tests/browser/cluster.mjs, two local nodes) and bootstrap discovery
+# (tests/browser/bootstrap.mjs, two local nodes). Screenshots go to
 # test-artifacts/browser/ (gitignored).
 #
 # Usage: scripts/test-browser.sh [NODE_URL]
@@ -118,3 +119,9 @@ done
 log "cluster mode: two dmp-nodes, manifest signed by dmp-cluster"
 DMP_ARTIFACTS="$artifacts/cluster" DMP_NODE_BIN="$node_bin" \
   DMP_CLUSTER_BIN="$(dirname "$node_bin")/dmp-cluster" node tests/browser/cluster.mjs
+
+# Bootstrap discovery: a signed _dmp.<zone> record leads the browser to the
+# cluster (tests/browser/bootstrap.mjs, two local nodes; about 25 s).
+log "bootstrap discovery: _dmp.<zone> signed by dmp-cluster, auto-pin"
+DMP_ARTIFACTS="$artifacts/bootstrap" DMP_NODE_BIN="$node_bin" \
+  DMP_CLUSTER_BIN="$(dirname "$node_bin")/dmp-cluster" node tests/browser/bootstrap.mjs

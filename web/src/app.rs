@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::bootstrap;
 use crate::cluster;
 use crate::engine::{self, App, PROFILE_KEY, Unlocked};
 use crate::js;
@@ -25,6 +26,9 @@ impl<T: Send + Sync + 'static> SetIfAlive<T> for RwSignal<T> {
 
 /// Seconds between background mailbox checks.
 const POLL_SECONDS: u32 = 5;
+
+/// Seconds between automatic refreshes of a pinned cluster's manifest.
+const CLUSTER_REFRESH_SECONDS: u64 = 15 * 60;
 
 #[derive(Clone, PartialEq)]
 enum Stage {
@@ -55,12 +59,28 @@ pub fn Root() -> impl IntoView {
             Err(e) => fatal.set(Some(format!("Browser storage is unavailable: {e}"))),
         }
     });
-    // Background polling while unlocked.
+    // Background polling while unlocked; a pinned cluster's manifest is
+    // refreshed after each unlock and then every CLUSTER_REFRESH_SECONDS
+    // (only to a strictly higher seq: `cluster::refresh`).
     spawn_local(async move {
+        let mut checked_since_unlock = false;
         loop {
             js::sleep(POLL_SECONDS * 1000).await;
-            if app.session.with_untracked(Option::is_some) {
-                engine::poll(app).await;
+            if app.session.with_untracked(Option::is_none) {
+                checked_since_unlock = false;
+                continue;
+            }
+            engine::poll(app).await;
+            let first = !checked_since_unlock;
+            checked_since_unlock = true;
+            let due = app.vault.with_untracked(|v| {
+                v.cluster.as_ref().is_some_and(|c| {
+                    first || js::now().saturating_sub(c.last_refresh) >= CLUSTER_REFRESH_SECONDS
+                })
+            });
+            if due {
+                // The outcome is kept in the pin's status (Last refresh).
+                let _ = cluster::refresh(app).await;
             }
         }
     });
@@ -718,6 +738,7 @@ fn Settings(pane: RwSignal<Pane>) -> impl IntoView {
             </form>
             {move || note.get().map(|n| view! { <p class="muted">{n}</p> })}
             <ClusterSettings/>
+            <BootstrapSettings/>
             <h3>"Export identity"</h3>
             <p class="muted small">"Username, domain and salt: with your passphrase they open this identity in another browser. Contacts and history stay here."</p>
             <label for="export">"Identity file"</label>
@@ -834,6 +855,202 @@ fn ClusterSettings() -> impl IntoView {
                 view! { <p class="error" role="alert" id="cluster-note">{t}</p> }.into_any()
             } else {
                 view! { <p class="muted" role="status" id="cluster-note">{t}</p> }.into_any()
+            })}
+        </section>
+    }
+}
+
+/// Settings → Bootstrap: pin a user domain's bootstrap signer, fetch its
+/// signed record, and discover (optionally auto-pin) the cluster serving
+/// an address, as `dnsmesh bootstrap pin|fetch|discover [--auto-pin]`.
+#[component]
+fn BootstrapSettings() -> impl IntoView {
+    let app = expect_context::<App>();
+    let pinned = app.vault.with_untracked(|v| v.bootstrap.clone());
+    let domain = RwSignal::new(
+        pinned
+            .as_ref()
+            .map(|p| p.user_domain.clone())
+            .unwrap_or_default(),
+    );
+    let spk = RwSignal::new(
+        pinned
+            .as_ref()
+            .map(|p| p.signer_spk.clone())
+            .unwrap_or_default(),
+    );
+    let address = RwSignal::new(String::new());
+    let discover_spk = RwSignal::new(String::new());
+    let auto_pin = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let record = RwSignal::new(None::<dmp_core::records::bootstrap::BootstrapRecord>);
+    // (pinned, the cluster found); the same signal type as `note` keeps
+    // the download small.
+    let found = RwSignal::new(None::<(bool, String)>);
+    // (is_error, text)
+    let note = RwSignal::new(None::<(bool, String)>);
+    let start = move || {
+        busy.set(true);
+        note.set(None);
+        found.set(None);
+    };
+    let finish = move |r: Result<String, String>| {
+        note.set_if_alive(Some(match r {
+            Ok(t) => (false, t),
+            Err(e) => (true, e),
+        }));
+        busy.set_if_alive(false);
+    };
+    let pin = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (d, k) = (domain.get_untracked(), spk.get_untracked());
+        start();
+        record.set(None);
+        spawn_local(async move {
+            let r = bootstrap::pin(app, &d, &k).await.map(|rec| {
+                let text = format!(
+                    "Pinned the bootstrap signer of {}: its record verifies (seq {}).",
+                    rec.user_domain, rec.seq
+                );
+                record.set_if_alive(Some(rec));
+                text
+            });
+            finish(r);
+        });
+    };
+    let fetch = move |_| {
+        start();
+        record.set(None);
+        spawn_local(async move {
+            let r = bootstrap::fetch(app).await.map(|rec| {
+                let text = format!(
+                    "The bootstrap record of {} verifies: seq {}, {} cluster(s).",
+                    rec.user_domain,
+                    rec.seq,
+                    rec.entries.len()
+                );
+                record.set_if_alive(Some(rec));
+                text
+            });
+            finish(r);
+        });
+    };
+    let discover = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (a, k, auto) = (
+            address.get_untracked(),
+            discover_spk.get_untracked(),
+            auto_pin.get_untracked(),
+        );
+        start();
+        spawn_local(async move {
+            let r = bootstrap::discover(app, &a, &k, auto).await.map(|d| {
+                let text = if d.pinned {
+                    format!(
+                        "Pinned and enabled cluster {}: messages now go through it.",
+                        d.base
+                    )
+                } else {
+                    "Found a usable cluster (not pinned).".to_string()
+                };
+                found.set_if_alive(Some((d.pinned, d.found)));
+                record.set_if_alive(Some(d.record));
+                text
+            });
+            finish(r);
+        });
+    };
+    let pinned_view = move || {
+        app.vault.with(|v| {
+            v.bootstrap.as_ref().map(|p| {
+                view! {
+                    <dl id="bootstrap-status">
+                        <dt>"Pinned domain"</dt><dd id="bootstrap-pinned-domain">{p.user_domain.clone()}</dd>
+                        <dt>"Signer key"</dt><dd><code id="bootstrap-pinned-spk">{p.signer_spk.clone()}</code></dd>
+                    </dl>
+                }
+            })
+        })
+    };
+    let record_view = move || {
+        record.get().map(|r| {
+            let rows = r
+                .entries
+                .iter()
+                .map(|e| {
+                    view! {
+                        <tr>
+                            <td>{e.priority}</td>
+                            <td>{e.cluster_base_domain.clone()}</td>
+                            <td><code>{dmp_core::crypto::hex(&e.operator_spk)}</code></td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>();
+            view! {
+                <div id="bootstrap-record">
+                    <dl>
+                        <dt>"Bootstrap record of"</dt><dd id="bootstrap-domain-shown">{r.user_domain.clone()}</dd>
+                        <dt>"Record seq"</dt><dd id="bootstrap-seq">{r.seq}</dd>
+                        <dt>"Expires"</dt><dd id="bootstrap-exp">{bootstrap::date_time(r.exp)}</dd>
+                    </dl>
+                    <table id="bootstrap-entries">
+                        <caption class="muted small">"Clusters, tried in priority order (lowest first)"</caption>
+                        <thead><tr><th scope="col">"Priority"</th><th scope="col">"Cluster base"</th><th scope="col">"Operator key"</th></tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </div>
+            }
+        })
+    };
+    let found_view = move || {
+        found.get().map(|(pinned, line)| {
+            view! {
+                <dl id="discover-result">
+                    <dt>"Cluster found"</dt><dd id="discover-cluster">{line}</dd>
+                    <dt>"Pinned"</dt><dd id="discover-pinned">{if pinned { "yes, cluster mode on" } else { "no" }}</dd>
+                </dl>
+            }
+        })
+    };
+    let has_pin = move || app.vault.with(|v| v.bootstrap.is_some());
+    view! {
+        <section aria-labelledby="bootstrap-heading">
+            <h3 id="bootstrap-heading">"Bootstrap"</h3>
+            <p class="muted small">"Find the cluster serving a domain instead of pinning it by hand. Pin the domain's bootstrap signer (the zone operator's public key, checked out of band); its signed record at _dmp.<domain> names the clusters and their operator keys, and each cluster's manifest must verify under the key the record names."</p>
+            <form on:submit=pin>
+                <label for="bootstrap-domain">"User domain"</label>
+                <input id="bootstrap-domain" placeholder="example.com" required
+                    prop:value=domain on:input:target=move |ev| domain.set(ev.target().value())/>
+                <label for="bootstrap-spk">"Bootstrap signer public key (hex)"</label>
+                <input id="bootstrap-spk" placeholder="64 hex digits" required spellcheck="false"
+                    prop:value=spk on:input:target=move |ev| spk.set(ev.target().value())/>
+                <button id="bootstrap-pin" type="submit" disabled=move || busy.get()>"Pin signer"</button>
+            </form>
+            {pinned_view}
+            <Show when=has_pin>
+                <button id="bootstrap-fetch" disabled=move || busy.get() on:click=fetch>"Fetch record"</button>
+            </Show>
+            {record_view}
+            <form on:submit=discover>
+                <label for="discover-address">"Discover the cluster of (user@domain)"</label>
+                <input id="discover-address" placeholder="alice@example.com" required
+                    prop:value=address on:input:target=move |ev| address.set(ev.target().value())/>
+                <label for="discover-spk">"Signer public key (hex), only if that domain's signer is not pinned"</label>
+                <input id="discover-spk" placeholder="empty: use the pinned signer" spellcheck="false"
+                    prop:value=discover_spk on:input:target=move |ev| discover_spk.set(ev.target().value())/>
+                <label class="check">
+                    <input id="discover-autopin" type="checkbox" prop:checked=auto_pin
+                        on:change:target=move |ev| auto_pin.set(ev.target().checked())/>
+                    " Auto-pin: pin the cluster found and turn cluster mode on"
+                </label>
+                <button id="bootstrap-discover" type="submit" disabled=move || busy.get()>"Discover"</button>
+            </form>
+            {found_view}
+            {move || note.get().map(|(err, t)| if err {
+                view! { <p class="error" role="alert" id="bootstrap-note">{t}</p> }.into_any()
+            } else {
+                view! { <p class="muted" role="status" id="bootstrap-note">{t}</p> }.into_any()
             })}
         </section>
     }

@@ -64,7 +64,7 @@ async fn manifest_values(
 }
 
 /// The value among `values` that `view` was installed from.
-fn wire_of(values: &[String], view: &ClusterView, now: u64) -> Option<String> {
+pub fn wire_of(values: &[String], view: &ClusterView, now: u64) -> Option<String> {
     values
         .iter()
         .find(|w| {
@@ -155,15 +155,27 @@ pub async fn refresh(app: App) -> Result<String, String> {
     };
     let (wire, note) = match next {
         Ok(view) => match wire_of(&values, &view, now) {
-            Some(w) => (Some(w), format!("refreshed to {}", summary(&view))),
+            Some(w) => (
+                Some((w, view.seq())),
+                format!("refreshed to {}", summary(&view)),
+            ),
             None => (None, "the new manifest could not be kept".into()),
         },
         Err(e) => (None, format!("kept the installed manifest: {e}")),
     };
     let updated = wire.is_some();
     app.vault.update(|v| {
-        if let Some(c) = v.cluster.as_mut() {
-            if let Some(w) = wire {
+        // Only the pin this refresh started from: a cluster pinned while it
+        // was on the network (by hand or by bootstrap) is left alone.
+        if let Some(c) = v
+            .cluster
+            .as_mut()
+            .filter(|c| c.base == pin.base && c.operator_spk == pin.operator_spk)
+        {
+            // A concurrent refresh may have installed a newer one already.
+            if let Some((w, seq)) = wire
+                && ClusterManifest::parse_unverified(&c.wire).map_or(0, |m| m.seq) < seq
+            {
                 c.wire = w;
             }
             c.last_refresh = now;

@@ -6,6 +6,7 @@
 //! [`kdf_derive_hex`] so Argon2id does not freeze the page.
 
 mod app;
+mod bootstrap;
 mod cluster;
 mod engine;
 mod js;

@@ -102,6 +102,21 @@ pub struct Vault {
     /// The pinned cluster (Settings → Cluster), if any.
     #[serde(default)]
     pub cluster: Option<ClusterPin>,
+    /// The pinned bootstrap signer (Settings → Bootstrap), if any.
+    #[serde(default)]
+    pub bootstrap: Option<BootstrapPin>,
+}
+
+/// A pinned bootstrap signer: the zone operator's key the user verified out
+/// of band for one user domain (as the CLI's `bootstrap_user_domain` and
+/// `bootstrap_signer_spk`). Records at `_dmp.<user_domain>` are trusted
+/// only when they verify under it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct BootstrapPin {
+    /// The users' domain (lower case, no trailing dot).
+    pub user_domain: String,
+    /// The zone operator's Ed25519 public key, hex.
+    pub signer_spk: String,
 }
 
 /// A pinned cluster: the trust anchors the user entered and the manifest
