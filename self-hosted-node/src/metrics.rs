@@ -94,6 +94,27 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn record(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b)
+            && let Some(c) = self.counts.get_mut(i)
+        {
+            *c += 1;
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        for (dst, src) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *dst += src;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+}
+
 #[derive(Debug, Default)]
 struct Registry {
     counters: BTreeMap<&'static str, BTreeMap<Labels, f64>>,
@@ -122,12 +143,25 @@ struct DnsAtomics {
     hist: [AtomicHist; 3],
 }
 
+/// The per-request HTTP series, keyed so that a request whose method,
+/// status and route were seen before is counted by borrowed lookups only
+/// (no allocation on the request path); folded into the registry at
+/// scrape.
+#[derive(Debug, Default)]
+struct HttpSeries {
+    /// method -> status -> requests.
+    requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// route template -> latency.
+    latency: BTreeMap<String, Histogram>,
+}
+
 /// Counters and histograms of the node (held by [`crate::AppState`]; the
 /// DNS listener gets a clone through `DnsConfig::metrics`).
 #[derive(Clone, Debug)]
 pub struct Metrics {
     inner: Arc<Mutex<Registry>>,
     dns: Arc<DnsAtomics>,
+    http: Arc<Mutex<HttpSeries>>,
     started_unix: f64,
 }
 
@@ -136,6 +170,7 @@ impl Default for Metrics {
         Metrics {
             inner: Arc::default(),
             dns: Arc::default(),
+            http: Arc::default(),
             started_unix: unix_now_ms() as f64 / 1000.0,
         }
     }
@@ -205,21 +240,13 @@ impl Metrics {
     }
 
     fn observe(&self, family: &'static str, labels: Labels, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
         self.with(|r| {
-            let h = r
-                .histograms
+            r.histograms
                 .entry(family)
                 .or_default()
                 .entry(labels)
-                .or_default();
-            if let Some(i) = BUCKETS.iter().position(|b| secs <= *b)
-                && let Some(c) = h.counts.get_mut(i)
-            {
-                *c += 1;
-            }
-            h.count += 1;
-            h.sum += secs;
+                .or_default()
+                .record(elapsed);
         });
     }
 
@@ -310,6 +337,27 @@ impl Metrics {
             e.count += count;
             e.sum += h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         }
+        let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let requests = counters.entry("dmp_http_requests_total").or_default();
+        for (method, by_status) in &http.requests {
+            for (status, n) in by_status {
+                *requests
+                    .entry(vec![
+                        ("method", method.clone()),
+                        ("status", status.to_string()),
+                    ])
+                    .or_default() += *n as f64;
+            }
+        }
+        let latency = histograms
+            .entry("dmp_http_request_duration_seconds")
+            .or_default();
+        for (route, h) in &http.latency {
+            latency
+                .entry(vec![("route", route.clone())])
+                .or_default()
+                .merge(h);
+        }
         Registry {
             counters,
             histograms,
@@ -318,16 +366,17 @@ impl Metrics {
 
     /// One HTTP request: `route` is the matched route template.
     pub fn observe_http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        self.add(
-            "dmp_http_requests_total",
-            vec![("method", method.into()), ("status", status.to_string())],
-            1.0,
-        );
-        self.observe(
-            "dmp_http_request_duration_seconds",
-            vec![("route", route.into())],
-            elapsed,
-        );
+        let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let by_status = match http.requests.get_mut(method) {
+            Some(m) => m,
+            None => http.requests.entry(method.to_owned()).or_default(),
+        };
+        *by_status.entry(status).or_default() += 1;
+        let hist = match http.latency.get_mut(route) {
+            Some(h) => h,
+            None => http.latency.entry(route.to_owned()).or_default(),
+        };
+        hist.record(elapsed);
     }
 
     /// One answered DNS UPDATE with the RCODE of its response (for the
@@ -455,14 +504,16 @@ async fn scrape(State(state): State<AppState>) -> Response {
 /// counts every HTTP request and times it by route template.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "static".to_owned(), |p| p.as_str().to_owned());
+    // Both clones are cheap (a standard method has no heap part; the
+    // matched path is an `Arc<str>`).
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    state
-        .metrics()
-        .observe_http(&method, &route, resp.status().as_u16(), start.elapsed());
+    state.metrics().observe_http(
+        method.as_str(),
+        route.as_ref().map_or("static", MatchedPath::as_str),
+        resp.status().as_u16(),
+        start.elapsed(),
+    );
     resp
 }
