@@ -36,10 +36,11 @@
 #   DMP_BENCH_NSD_SERVERS     NSD server-count (processes) [CPU count, as
 #                             dmp-node runs one UDP worker per CPU]
 #   DMP_BENCH_PUBLISH_SECONDS length of the durable and reference publish runs [10]
-#   DMP_BENCH_CONCURRENCY     HTTP publish clients against dmp-node [32]
-#   DMP_BENCH_REF_CONCURRENCY HTTP publish clients against the reference [8]
-#                             (its listen backlog is 5: more clients only add
-#                             SYN retransmits, measured lower)
+#   DMP_BENCH_CONCURRENCY     HTTP publish client counts against dmp-node,
+#                             one run each, best counts ["32 128"]
+#   DMP_BENCH_REF_CONCURRENCY the same against the reference ["4 8 16"]
+#                             (its listen backlog is 5: beyond ~8 clients
+#                             SYN retransmits only lower it)
 #   DMP_BENCH_RSS_RECORDS     records published to dmp-node for step 6 [100000]
 #   DMP_BENCH_SKIP            comma list of steps to skip: nsd,reference,http
 #   DMP_REFERENCE_PYTHON      the reference venv's python (default: what
@@ -55,8 +56,8 @@ CLIENTS="${DMP_BENCH_CLIENTS:-4}"
 OUTSTANDING="${DMP_BENCH_OUTSTANDING:-100}"
 NSD_SERVERS="${DMP_BENCH_NSD_SERVERS:-$(nproc 2>/dev/null || echo 1)}"
 PUBLISH_SECONDS="${DMP_BENCH_PUBLISH_SECONDS:-10}"
-CONCURRENCY="${DMP_BENCH_CONCURRENCY:-32}"
-REF_CONCURRENCY="${DMP_BENCH_REF_CONCURRENCY:-8}"
+CONCURRENCY="${DMP_BENCH_CONCURRENCY:-32 128}"
+REF_CONCURRENCY="${DMP_BENCH_REF_CONCURRENCY:-4 8 16}"
 RSS_RECORDS="${DMP_BENCH_RSS_RECORDS:-100000}"
 SKIP=",${DMP_BENCH_SKIP:-},"
 ZONE=mesh.test
@@ -344,39 +345,51 @@ publish_run() {
   echo "   $name: $(cat "$WORK/$name.json")" >&2
   "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["per_sec"])' "$WORK/$name.json"
 }
-PUB_NODE="" PUB_NOFSYNC="" PUB_REF="" RSS_HTTP="" RSS_RESTART="" RSS_IDLE="" STORED=""
+PUB_ROWS=() RSS_HTTP="" RSS_RESTART="" RSS_IDLE="" STORED=""
+read -r -a CONC_LIST <<<"$CONCURRENCY"
+read -r -a REF_CONC_LIST <<<"$REF_CONCURRENCY"
 if ! skipped http; then
-  log "HTTP publish: dmp-node (durable: fsync per commit), ${PUBLISH_SECONDS}s, $CONCURRENCY keep-alive clients"
-  start_dmp_node "$WORK/publish-durable"
-  PUB_NODE="$(publish_run publish-durable "$NODE_URL" --count "$RSS_RECORDS" \
-    --concurrency "$CONCURRENCY" --duration "$PUBLISH_SECONDS")"
-  stop "$NODE_PID"
+  # Throughput is what a node sustains when enough clients keep it busy, so
+  # each node gets a small sweep of client counts and its best row counts;
+  # every row is printed.
+  for c in "${CONC_LIST[@]}"; do
+    log "HTTP publish: dmp-node (durable: fsync per commit), ${PUBLISH_SECONDS}s, $c keep-alive clients"
+    start_dmp_node "$WORK/publish-durable-$c"
+    PUB_ROWS+=("pub node $c $(publish_run "publish-durable-$c" "$NODE_URL" --count "$RSS_RECORDS" \
+      --concurrency "$c" --duration "$PUBLISH_SECONDS")")
+    stop "$NODE_PID"
+  done
 
   # The reference runs SQLite with synchronous=NORMAL (no fsync per commit);
   # --durability normal puts dmp-node on the same footing and loads the RSS
   # set fast.
   NODE_EXTRA=(--durability normal)
-  log "HTTP publish: dmp-node --durability normal, $RSS_RECORDS records, $CONCURRENCY clients"
-  start_dmp_node "$WORK/publish-node"
-  RSS_IDLE="$(rss_kb "$NODE_PID")"
-  PUB_NOFSYNC="$(publish_run publish-node "$NODE_URL" --count "$RSS_RECORDS" --concurrency "$CONCURRENCY")"
-  STORED="$("$PY" -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))["records"])' "$NODE_URL/stats")"
-  RSS_HTTP="$(rss_kb "$NODE_PID")"
-  stop "$NODE_PID"
+  for c in "${CONC_LIST[@]}"; do
+    log "HTTP publish: dmp-node --durability normal, $RSS_RECORDS records, $c clients"
+    start_dmp_node "$WORK/publish-node-$c"
+    RSS_IDLE="$(rss_kb "$NODE_PID")"
+    PUB_ROWS+=("pub nofsync $c $(publish_run "publish-node-$c" "$NODE_URL" --count "$RSS_RECORDS" --concurrency "$c")")
+    STORED="$("$PY" -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]))["records"])' "$NODE_URL/stats")"
+    RSS_HTTP="$(rss_kb "$NODE_PID")"
+    stop "$NODE_PID"
+    RSS_DIR="$WORK/publish-node-$c"
+  done
   NODE_EXTRA=()
   log "dmp-node restart on the same database (index loaded from SQLite)"
-  mv "$WORK/publish-node/stdout" "$WORK/publish-node/stdout.1"
-  start_dmp_node "$WORK/publish-node"
+  mv "$RSS_DIR/stdout" "$RSS_DIR/stdout.1"
+  start_dmp_node "$RSS_DIR"
   wait_http "$NODE_URL" || die "dmp-node did not come back"
   RSS_RESTART="$(rss_kb "$NODE_PID")"
   stop "$NODE_PID"
 
   if ! skipped reference; then
-    log "HTTP publish: reference, ${PUBLISH_SECONDS}s, $REF_CONCURRENCY clients (HTTP/1.0: a connection per request)"
-    start_reference "$WORK/publish-ref"
-    PUB_REF="$(publish_run publish-ref "$REF_URL" --count "$RSS_RECORDS" \
-      --concurrency "$REF_CONCURRENCY" --duration "$PUBLISH_SECONDS")"
-    stop "$REF_PID"
+    for c in "${REF_CONC_LIST[@]}"; do
+      log "HTTP publish: reference, ${PUBLISH_SECONDS}s, $c clients (HTTP/1.0: a connection per request)"
+      start_reference "$WORK/publish-ref-$c"
+      PUB_ROWS+=("pub ref $c $(publish_run "publish-ref-$c" "$REF_URL" --count "$RSS_RECORDS" \
+        --concurrency "$c" --duration "$PUBLISH_SECONDS")")
+      stop "$REF_PID"
+    done
   fi
 fi
 
@@ -385,20 +398,20 @@ fi
   for s in "${SERVERS[@]}"; do
     printf 'dns %s %s %s %s %s\n' "$s" "${QPS[$s]:-0}" "${AVG[$s]:-0}" "${P99[$s]:-0}" "${LOST[$s]:-?}"
   done
-  printf 'pub node %s\npub nofsync %s\npub ref %s\n' "${PUB_NODE:--}" "${PUB_NOFSYNC:--}" "${PUB_REF:--}"
+  for row in ${PUB_ROWS[@]+"${PUB_ROWS[@]}"}; do printf '%s\n' "$row"; done
   printf 'rss %s %s %s %s\n' "${RSS_IDLE:--}" "${RSS_HTTP:--}" "${RSS_RESTART:--}" "${STORED:--}"
 } >"$WORK/results"
 "$PY" - "$WORK/results" "$DURATION" "$CLIENTS" "$OUTSTANDING" "$NSD_SERVERS" \
-  "$CONCURRENCY" "$REF_CONCURRENCY" "$PUBLISH_SECONDS" "$RSS_RECORDS" <<'EOF'
+  "$PUBLISH_SECONDS" "$RSS_RECORDS" <<'EOF'
 import sys
-path, dur, clients, outstanding, nsd_servers, conc, ref_conc, pub_s, rss_n = sys.argv[1:10]
+path, dur, clients, outstanding, nsd_servers, pub_s, rss_n = sys.argv[1:8]
 dns, pub, rss = {}, {}, None
 for line in open(path):
     f = line.split()
     if f[0] == "dns":
         dns[f[1]] = (float(f[2]), float(f[3]), float(f[4]), f[5])
-    elif f[0] == "pub" and f[2] != "-":
-        pub[f[1]] = float(f[2])
+    elif f[0] == "pub":
+        pub.setdefault(f[1], []).append((int(f[2]), float(f[3])))
     elif f[0] == "rss" and f[1] != "-":
         rss = [int(x) for x in f[1:5]]
 
@@ -418,20 +431,30 @@ for other, g in (("nsd", 0.5), ("reference", 25)):
         r = ours / dns[other][0]
         print(f"dmp-node / {other}: {r:.2f}x ({goal(r, g)})")
 if pub:
+    labels = {
+        "node": "dmp-node (fsync per commit)",
+        "nofsync": "dmp-node (durability normal)",
+        "ref": "reference (sync=NORMAL)",
+    }
     print()
-    print("HTTP publish, POST /v1/records/<name>, 241-byte chunk records")
-    print("| node                         | records/s | clients |")
-    print("|------------------------------|----------:|--------:|")
-    if "node" in pub:
-        print(f"| dmp-node (fsync per commit)  | {pub['node']:>9.0f} | {conc:>7} |")
-    if "nofsync" in pub:
-        print(f"| dmp-node (durability normal)| {pub['nofsync']:>9.0f} | {conc:>7} |")
-    if "ref" in pub:
-        print(f"| reference (sync=NORMAL)      | {pub['ref']:>9.0f} | {ref_conc:>7} |")
+    print("HTTP publish, POST /v1/records/<name>, 241-byte chunk records; "
+          "each node's best row (*) counts")
+    print("| node                          | clients | records/s |")
+    print("|-------------------------------|--------:|----------:|")
+    best = {k: max(rows, key=lambda r: r[1]) for k, rows in pub.items()}
+    for k in ("node", "nofsync", "ref"):
+        for c, v in pub.get(k, []):
+            mark = "*" if (c, v) == best[k] else " "
+            print(f"| {labels[k]:<29} | {c:>7} | {v:>8.0f}{mark} |")
+    if "ref" in best and best["ref"][1] > 0:
         for k, label in (("node", "durability full"), ("nofsync", "durability normal")):
-            if k in pub:
-                r = pub[k] / pub["ref"]
-                print(f"dmp-node ({label}) / reference: {r:.2f}x ({goal(r, 20)})")
+            if k in best:
+                r = best[k][1] / best["ref"][1]
+                print(f"dmp-node ({label}) / reference, best rows: {r:.2f}x ({goal(r, 20)})")
+                same = [v for c, v in pub[k] if c == 32]
+                if same and k == "node":
+                    r32 = same[0] / best["ref"][1]
+                    print(f"  (at 32 clients: {r32:.2f}x)")
 if rss:
     idle, http, restart, stored = rss
     print()

@@ -163,27 +163,39 @@ async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resu
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     };
-    let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).to_string();
-    let mut lines = head.split("\r\n");
+    let head = buf.get(..head_end).unwrap_or_default();
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status_line = lines.next().unwrap_or_default();
-    let http10 = status_line.starts_with("HTTP/1.0");
+    let http10 = status_line.starts_with(b"HTTP/1.0");
     let status = status_line
-        .split(' ')
+        .split(|&b| b == b' ')
         .nth(1)
+        .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
     let mut length = None;
     let mut keep_alive = !http10;
     for line in lines {
-        let Some((k, v)) = line.split_once(':') else {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let v = v.trim().to_ascii_lowercase();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = v.parse::<usize>().ok(),
-            "connection" if v == "close" => keep_alive = false,
-            "connection" if v == "keep-alive" => keep_alive = true,
-            _ => {}
+        let (k, v) = (
+            line.get(..colon).unwrap_or_default(),
+            line.get(colon + 1..).unwrap_or_default(),
+        );
+        let v = v.trim_ascii();
+        if k.eq_ignore_ascii_case(b"content-length") {
+            length = std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok());
+        } else if k.eq_ignore_ascii_case(b"connection") {
+            if v.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if v.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive = true;
+            }
         }
     }
     match length {
@@ -207,7 +219,9 @@ async fn read_response(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resu
     Ok(Resp { status, keep_alive })
 }
 
-#[tokio::main]
+/// One runtime thread: the tool shares the machine with the node it
+/// measures, and one thread keeps many connections busy.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let o = match parse_args() {
         Ok(o) => o,
@@ -226,7 +240,14 @@ async fn main() -> std::process::ExitCode {
         },
         None => (0..o.count).map(|i| generated(i, &o.zone)).collect(),
     };
-    let records = Arc::new(records);
+    // Every request is built before the clock starts, so the load tool spends
+    // its share of the (shared) cores on sockets, not on formatting.
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        records
+            .iter()
+            .map(|(name, value)| request(&o, name, value))
+            .collect(),
+    );
     let o = Arc::new(o);
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicU64::new(0));
@@ -235,9 +256,9 @@ async fn main() -> std::process::ExitCode {
     let deadline = o.duration.map(|d| start + d);
     let mut tasks = Vec::new();
     for _ in 0..o.concurrency {
-        let (o, records, next, ok, errors) = (
+        let (o, requests, next, ok, errors) = (
             Arc::clone(&o),
-            Arc::clone(&records),
+            Arc::clone(&requests),
             Arc::clone(&next),
             Arc::clone(&ok),
             Arc::clone(&errors),
@@ -250,10 +271,9 @@ async fn main() -> std::process::ExitCode {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((name, value)) = records.get(i) else {
+                let Some(req) = requests.get(i) else {
                     break;
                 };
-                let req = request(&o, name, value);
                 let mut done = false;
                 // One retry on a fresh connection: a kept-alive connection
                 // may have been closed by the server in between.
@@ -270,7 +290,7 @@ async fn main() -> std::process::ExitCode {
                         },
                     };
                     let mut c = c;
-                    if c.write_all(&req).await.is_err() {
+                    if c.write_all(req).await.is_err() {
                         continue;
                     }
                     match read_response(&mut c, &mut buf).await {
