@@ -46,7 +46,7 @@ impl Limits {
             Some(m) => m
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .allow(&peer.ip(), unix_now_ms()),
+                .allow(&state.client_ip(*peer, req.headers()), unix_now_ms()),
         }
     }
 }

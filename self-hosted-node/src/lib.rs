@@ -29,6 +29,7 @@ use store::{Store, unix_now_ms};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub mod client_ip;
 pub mod dns_server;
 pub mod doh;
 pub mod metrics;
@@ -54,6 +55,9 @@ pub struct Config {
     pub limits: Limits,
     /// `DMP_HTTP_RATE` / `DMP_HTTP_BURST`, per source IP; 0 disables.
     pub http_rate: Rate,
+    /// `DMP_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the source IP
+    /// ([`client_ip`]); empty by default (the header is ignored).
+    pub trusted_proxies: client_ip::TrustedProxies,
     /// `DMP_CLEANUP_INTERVAL`.
     pub cleanup_interval: Duration,
     /// Per-user tokens and TSIG keys ([`tokens`]).
@@ -75,6 +79,7 @@ impl Default for Config {
             operator_token: None,
             limits: Limits::default(),
             http_rate: rules::ratelimit::HTTP_PER_IP,
+            trusted_proxies: client_ip::TrustedProxies::default(),
             cleanup_interval: Duration::from_secs(60),
             auth: tokens::AuthConfig::default(),
             web: webroot::WebConfig::default(),
@@ -180,6 +185,12 @@ impl AppState {
     /// The configuration the handlers use.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The source address of a request from `peer`: `peer` itself, or
+    /// behind a trusted proxy the client it forwarded for.
+    pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+        self.config().trusted_proxies.client_ip(peer.ip(), headers)
     }
 
     /// Per-IP bucket on `/v1/records/*`; true when the request may go on.
@@ -365,7 +376,7 @@ async fn records(
         return error(&HttpError::NotFound);
     };
     // 2. per-IP limit.
-    if !state.allow_ip(peer.ip()) {
+    if !state.allow_ip(state.client_ip(peer, &parts.headers)) {
         return error(&HttpError::RateLimited);
     }
     let auth = auth_header(&parts.headers);

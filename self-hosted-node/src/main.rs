@@ -5,6 +5,7 @@ use clap::Parser;
 use clap::builder::BoolishValueParser;
 use dmp_core::node::publish::Limits;
 use dmp_core::node::ratelimit::Rate;
+use dmp_node::client_ip::TrustedProxies;
 use dmp_node::dns_server::{self, ApexSettings, DnsConfig};
 use dmp_node::store::{Durability, Options, Store};
 use dmp_node::{AppState, Config};
@@ -104,6 +105,19 @@ struct Args {
     /// Burst per source IP on /v1/records; 0 disables.
     #[arg(long, env = "DMP_HTTP_BURST", default_value_t = 100.0)]
     http_burst: f64,
+
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose
+    /// X-Forwarded-For names the client: per-IP limits and logs then use
+    /// the rightmost address in that header that is not one of these.
+    /// Empty (default): the header is ignored. Set it when the node sits
+    /// behind Caddy/nginx, to the proxy's address only.
+    #[arg(
+        long,
+        env = "DMP_TRUSTED_PROXIES",
+        default_value = "",
+        value_name = "LIST"
+    )]
+    trusted_proxies: TrustedProxies,
 
     /// Address to bind the DNS server (UDP and TCP) to. The default keeps
     /// the node on this machine; use 0.0.0.0 to serve other hosts.
@@ -262,6 +276,7 @@ async fn main() -> ExitCode {
             max_values_per_name: args.max_values_per_name,
         },
         http_rate: Rate::new(args.http_rate, args.http_burst),
+        trusted_proxies: args.trusted_proxies,
         cleanup_interval: Duration::from_secs(args.cleanup_interval),
         auth: args.auth.into_config(),
         web: args.web.into_config(),

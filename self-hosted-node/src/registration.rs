@@ -14,7 +14,7 @@ use crate::{AppState, error, json};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use dmp_core::node::HttpError;
@@ -24,7 +24,7 @@ use dmp_core::node::registration::{
     ConfirmRequest, PendingChallenge, confirm_response_json, mint_token, parse_confirm, plan_tsig,
     verify_confirm,
 };
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -63,11 +63,11 @@ fn enabled(state: &AppState) -> bool {
 }
 
 /// The common gate: 404 when disabled, then the shared per-IP bucket.
-fn gate(state: &AppState, peer: SocketAddr) -> Result<(), HttpError> {
+fn gate(state: &AppState, client: IpAddr) -> Result<(), HttpError> {
     if !enabled(state) {
         return Err(HttpError::NotFound);
     }
-    if !state.tokens().allow_registration(peer.ip(), unix_now_ms()) {
+    if !state.tokens().allow_registration(client, unix_now_ms()) {
         return Err(HttpError::RegistrationRateLimited);
     }
     Ok(())
@@ -87,8 +87,9 @@ fn ok(body: String) -> Response {
 async fn challenge(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = gate(&state, peer) {
+    if let Err(e) = gate(&state, state.client_ip(peer, &headers)) {
         return error(&e);
     }
     let mut rng = match rng() {
@@ -124,16 +125,17 @@ async fn verified(
 async fn confirm(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match do_confirm(&state, peer, body).await {
+    match do_confirm(&state, state.client_ip(peer, &headers), body).await {
         Ok(r) => r,
         Err(e) => error(&e),
     }
 }
 
-async fn do_confirm(state: &AppState, peer: SocketAddr, body: Body) -> Result<Response, HttpError> {
-    gate(state, peer)?;
+async fn do_confirm(state: &AppState, client: IpAddr, body: Body) -> Result<Response, HttpError> {
+    gate(state, client)?;
     let (req, _) = verified(state, body).await?;
     let tokens = state.tokens();
     let cfg = tokens.config().clone();
@@ -142,7 +144,7 @@ async fn do_confirm(state: &AppState, peer: SocketAddr, body: Body) -> Result<Re
     };
     let token = mint_token(&mut rng()?);
     let now = unix_now_ms() / 1000;
-    let remote = peer.ip().to_string();
+    let remote = client.to_string();
     let (subject, spk) = (req.subject.clone(), req.spk_hex.clone());
     let tok = token.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -184,9 +186,10 @@ async fn do_confirm(state: &AppState, peer: SocketAddr, body: Body) -> Result<Re
 async fn tsig_confirm(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match do_tsig_confirm(&state, peer, body).await {
+    match do_tsig_confirm(&state, state.client_ip(peer, &headers), body).await {
         Ok(r) => r,
         Err(e) => error(&e),
     }
@@ -194,7 +197,7 @@ async fn tsig_confirm(
 
 async fn do_tsig_confirm(
     state: &AppState,
-    peer: SocketAddr,
+    client: IpAddr,
     body: Body,
 ) -> Result<Response, HttpError> {
     if !enabled(state) {
@@ -204,7 +207,7 @@ async fn do_tsig_confirm(
     let Some(db) = tokens.tsig_db().cloned() else {
         return Err(HttpError::TsigDisabled);
     };
-    gate(state, peer)?;
+    gate(state, client)?;
     let (req, pending) = verified(state, body).await?;
     let cfg = tokens.config();
     let now = unix_now_ms() / 1000;

@@ -452,6 +452,8 @@ fn compose_file_and_caddyfile_fit_the_image() {
         assert!(items("services.caddy.ports[]").iter().any(|x| x == p));
     }
     assert!(has("services.dmp-node.environment.DMP_OPERATOR_TOKEN"));
+    // Behind Caddy the per-IP limits need the forwarded client address.
+    assert!(has("services.dmp-node.environment.DMP_TRUSTED_PROXIES"));
 
     // Every variable the compose file requires (`${X:?..}`) is in the example.
     let example = repo_file("deploy/env.example");

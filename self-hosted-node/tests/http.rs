@@ -471,6 +471,57 @@ fn per_ip_rate_limit_answers_429_and_spares_health() {
     }
 }
 
+/// Behind a trusted proxy each client gets its own bucket (keyed by the
+/// rightmost untrusted X-Forwarded-For entry); from anyone else the header
+/// changes nothing.
+#[test]
+fn per_ip_limit_behind_a_trusted_proxy() {
+    let limited = ["--http-rate", "0.01", "--http-burst", "2"];
+    let get_as = |node: &Node, xff: &str| {
+        node.req(
+            "GET",
+            "/v1/records/r.mesh.test",
+            &[("X-Forwarded-For", xff)],
+            b"",
+        )
+        .status
+    };
+
+    let (_d, db) = tmpdb();
+    let mut args = limited.to_vec();
+    args.extend(["--trusted-proxies", "10.0.0.0/8, 127.0.0.1"]);
+    let node = Node::start(&db, &args, &[]);
+    // A client-written entry on the left is not believed: both requests
+    // count for 198.51.100.1.
+    assert_eq!(get_as(&node, "198.51.100.1"), 404);
+    assert_eq!(get_as(&node, "203.0.113.77, 198.51.100.1"), 404);
+    assert_eq!(get_as(&node, "198.51.100.1"), 429);
+    // Another client behind the same proxy still has its bucket, also when
+    // a second trusted hop forwarded it.
+    assert_eq!(get_as(&node, "198.51.100.2, 10.1.1.1"), 404);
+    // Without the header the proxy's own address is the key.
+    assert_eq!(node.get("/v1/records/r.mesh.test").status, 404);
+
+    // Not trusted: the header is ignored, everyone shares the peer's bucket.
+    let (_d2, db2) = tmpdb();
+    let node = Node::start(&db2, &limited, &[]);
+    assert_eq!(get_as(&node, "198.51.100.1"), 404);
+    assert_eq!(get_as(&node, "198.51.100.2"), 404);
+    assert_eq!(get_as(&node, "198.51.100.3"), 429);
+
+    // A bad list is refused at start, naming the entry.
+    let (_d3, db3) = tmpdb();
+    let out = spawn(&db3, &[], &[("DMP_TRUSTED_PROXIES", "10.0.0.0/8,caddy")])
+        .wait_with_output()
+        .expect("run dmp-node");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"caddy\" is not an IP address or CIDR range"),
+        "{err}"
+    );
+}
+
 #[test]
 fn open_mode_on_a_public_bind_is_refused_unless_allowed() {
     let (_d, db) = tmpdb();

@@ -30,7 +30,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// The common gate: per-IP bucket (429), then the sync token (403).
 fn gate(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), HttpError> {
-    if !state.allow_ip(peer.ip()) {
+    if !state.allow_ip(state.client_ip(peer, headers)) {
         return Err(HttpError::RateLimited);
     }
     let token = state.sync().config().peer_token.as_deref();
