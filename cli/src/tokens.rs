@@ -191,26 +191,9 @@ fn read_record(path: &Path) -> Option<TokenRecord> {
     rec.get("token").is_some().then_some(rec)
 }
 
-/// `2026-11-28T16:20:00Z` without a date library (proleptic Gregorian).
+/// `2026-11-28T16:20:00Z` (proleptic Gregorian, UTC).
 pub fn iso_utc(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    dmp_core::civil::UtcDateTime::from_unix(ts).rfc3339()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+pub mod civil;
 pub mod client;
 pub mod crypto;
 #[cfg(feature = "dns")]

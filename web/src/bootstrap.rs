@@ -6,6 +6,7 @@
 //! (`client::cluster::{select_bootstrap, BootstrapWalk}`); this module does
 //! the DoH lookups and keeps the pins.
 
+use dmp_core::civil::UtcDateTime;
 use dmp_core::client::cluster::{BootstrapStep, BootstrapWalk, bootstrap_query, select_bootstrap};
 use dmp_core::crypto::hex;
 use dmp_core::names::validate_dns_name;
@@ -209,21 +210,5 @@ pub async fn discover(
 
 /// `YYYY-MM-DD HH:MM UTC` of a unix time (for expiry dates).
 pub fn date_time(ts: u64) -> String {
-    let days = (ts / 86_400) as i64;
-    let secs = ts % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        (secs / 60) % 60
-    )
+    UtcDateTime::from_unix(i64::try_from(ts).unwrap_or(i64::MAX)).short()
 }

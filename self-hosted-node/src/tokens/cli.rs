@@ -156,29 +156,10 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 }
 
 fn fmt_ts(ts: Option<i64>) -> String {
-    match ts {
-        None => "-".into(),
-        Some(t) => {
-            // Civil date from Unix seconds (UTC), without a date crate.
-            let days = t.div_euclid(86_400);
-            let secs = t.rem_euclid(86_400);
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z.rem_euclid(146_097);
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
-            )
-        }
-    }
+    ts.map_or_else(
+        || "-".into(),
+        |t| dmp_core::civil::UtcDateTime::from_unix(t).rfc3339(),
+    )
 }
 
 fn opt_json<T: std::fmt::Display>(v: Option<T>) -> String {
