@@ -12,152 +12,16 @@
 //   DMP_DIST         the Trunk output directory (default: dist)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser/cluster)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
-import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
+import * as h from './harness.mjs';
 
-const ZONE = 'mesh.test';
-const NODE_BIN = process.env.DMP_NODE_BIN || 'target/debug/dmp-node';
-const CLUSTER_BIN = process.env.DMP_CLUSTER_BIN || 'target/debug/dmp-cluster';
-const DIST = path.resolve(process.env.DMP_DIST || 'dist');
-const ART = process.env.DMP_ARTIFACTS || 'test-artifacts/browser/cluster';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const RUN = Math.random().toString(36).slice(2, 8);
-fs.mkdirSync(ART, { recursive: true });
-
-const cleanups = [];
-let failures = 0;
-let passed = 0;
-const log = (...a) => console.log('[cluster]', ...a);
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    failures++;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-}
-
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dmp-web-cluster-'));
-cleanups.push(() => fs.rmSync(work, { recursive: true, force: true }));
-
-// A fresh open-mode dmp-node on free ports; resolves to { url, proc }.
-async function startNode(name, webDir) {
-  const args = ['--db-path', path.join(work, `${name}.db`), '--http-port', '0', '--dns-port', '0'];
-  if (webDir) args.push('--web-dir', webDir);
-  const proc = spawn(NODE_BIN, args, {
-    env: { ...process.env, DMP_AUTH_MODE: 'open', DMP_SERVED_ZONE: ZONE, DMP_HTTP_RATE: '0', DMP_HTTP_BURST: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stop = () => { if (proc.exitCode === null) proc.kill('SIGTERM'); };
-  cleanups.push(stop);
-  let out = '', err = '';
-  proc.stderr.on('data', (d) => { err += d; });
-  const url = await new Promise((ok, bad) => {
-    const t = setTimeout(() => bad(new Error(`${name} did not start: ${err}`)), 20000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/^dmp-node .* listening on (http\S+)/m);
-      if (m && /^dns: /m.test(out)) { clearTimeout(t); ok(m[1].replace(/\/+$/, '')); }
-    });
-    proc.on('exit', (c) => { clearTimeout(t); bad(new Error(`${name} exited ${c}: ${err}`)); });
-  });
-  return { url, proc, stop };
-}
-
-async function records(url) {
-  const r = await fetch(`${url}/stats`);
-  return (await r.json()).records;
-}
-
-async function publishManifest(url, wire) {
-  const r = await fetch(`${url}/v1/records/cluster.${ZONE}`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ value: wire, ttl: 86400 }),
-  });
-  assert(r.status === 201 || r.status === 200 || r.status === 204,
-    `publishing the manifest to ${url} answered HTTP ${r.status}: ${await r.text()}`);
-}
-
-const cluster = (...args) => execFileSync(CLUSTER_BIN, args, { encoding: 'utf8' }).trim();
-
-async function profile(name) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dmp-web-${name}-`));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1100, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  cleanups.push(async () => { await ctx.close().catch(() => {}); fs.rmSync(dir, { recursive: true, force: true }); });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
-  page.on('dialog', (d) => d.accept());
-  return { name, ctx, page };
-}
-
-async function create(p, app, node, user, pass) {
-  await p.page.goto(app);
-  await p.page.fill('#username', user);
-  await p.page.fill('#domain', ZONE);
-  await p.page.fill('#node', node);
-  await p.page.fill('#pass', pass);
-  await p.page.fill('#pass2', pass);
-  await p.page.click('#create');
-  await p.page.waitForSelector('#me', { timeout: 60000 });
-  await p.page.waitForFunction(() => /Last checked/.test(document.querySelector('#status')?.textContent || ''),
-    null, { timeout: 60000 });
-}
-
-async function addContact(p, address) {
-  await p.page.click('#add-contact');
-  await p.page.fill('#contact-address', address);
-  await p.page.click('#lookup');
-  await p.page.waitForSelector('#contact-fingerprint, #contact-error', { timeout: 30000 });
-  const err = await p.page.$('#contact-error');
-  if (err) throw new Error(`lookup of ${address} failed: ${await err.textContent()}`);
-  await p.page.click('#pin');
-  await p.page.waitForSelector('#thread-title');
-}
-
-// Send and wait for the message's final status ("sent" or the error).
-async function sendAndWait(p, text) {
-  await p.page.fill('#compose', text);
-  await p.page.click('#send');
-  const h = await p.page.waitForFunction((t) => {
-    const m = [...document.querySelectorAll('#messages .msg.out')]
-      .find((x) => x.querySelector('.text')?.textContent === t);
-    const meta = m?.querySelector('.meta')?.textContent || '';
-    return m && !/sending$/.test(meta) ? meta : null;
-  }, text, { timeout: 60000 });
-  return (await h.jsonValue()).replace(/^.*?· /, '');
-}
-
-async function waitForIncoming(p, from, text) {
-  await p.page.waitForFunction(({ from, text }) => {
-    const conv = [...document.querySelectorAll('button.conv')].find((b) => b.querySelector('.who')?.textContent === from);
-    return conv && conv.querySelector('.preview')?.textContent === text;
-  }, { from, text }, { timeout: 90000 });
-}
-
-async function clusterAction(p, id) {
-  await p.page.click(`#${id}`);
-  const h = await p.page.waitForFunction(() => {
-    const n = document.querySelector('#cluster-note');
-    return n ? [n.className, n.textContent] : null;
-  }, null, { timeout: 30000 });
-  const [cls, text] = await h.jsonValue();
-  return { error: /error/.test(cls), text };
-}
-
-const text = (p, sel) => p.page.textContent(sel).then((t) => (t || '').trim());
+const { s, ZONE, NODE_BIN, CLUSTER_BIN, DIST, ART, RUN, work, startNode, profile, create, cluster } =
+  h.localCluster('cluster');
+const { log, assert, check } = s;
+const { text, sendAndWait, addContact, waitForPreview: waitForIncoming } = h;
+const publishManifest = (url, wire) => h.publishRecord(url, `cluster.${ZONE}`, wire);
+const clusterAction = (p, id) => h.settingsAction(p, id, 'cluster-note');
 
 async function main() {
   for (const f of [NODE_BIN, CLUSTER_BIN, path.join(DIST, 'index.html')]) {
@@ -211,13 +75,9 @@ async function main() {
   });
 
   await check('cluster mode: a send fans out to both nodes', async () => {
-    const before = await records(B.url);
-    await alice.page.click(`button.conv:has(.who:text-is("${ub}@${ZONE}"))`);
-    const st = await sendAndWait(alice, `m1 ${RUN}`);
-    assert(st === 'sent', `m1: ${st}`);
-    const after = await records(B.url);
-    assert(after > before, `node b got the records (${before} -> ${after})`);
-    await waitForIncoming(bob, `${ua}@${ZONE}`, `m1 ${RUN}`);
+    await h.sendThroughCluster(alice, bob, {
+      fromAddress: `${ua}@${ZONE}`, toAddress: `${ub}@${ZONE}`, body: `m1 ${RUN}`, otherNode: B.url,
+    });
   });
 
   await check('union reads: a reply stored on both nodes shows once', async () => {
@@ -284,13 +144,4 @@ async function main() {
   });
 }
 
-let code = 0;
-try {
-  await main();
-} catch {
-  code = 1;
-} finally {
-  for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } }
-}
-log(`${passed} passed, ${failures} failed`);
-process.exit(code || (failures ? 1 : 0));
+await s.finish(main);

@@ -18,40 +18,23 @@
 //                    a token) or open (adds the first-contact intro check)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
-import { chromium } from 'playwright-core';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import * as h from './harness.mjs';
 
 const NODE = (process.env.DMP_NODE_URL || '').replace(/\/+$/, '');
 if (!NODE) { console.error('DMP_NODE_URL is required (the node base URL)'); process.exit(2); }
 const ZONE = process.env.DMP_ZONE || 'mesh.test';
 const DIST = process.env.DMP_DIST || 'dist';
 const ART = process.env.DMP_ARTIFACTS || 'test-artifacts/browser';
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RUN = Math.random().toString(36).slice(2, 8);
 fs.mkdirSync(ART, { recursive: true });
 
-const cleanups = [];
-let failures = 0;
-let passed = 0;
-const log = (...a) => console.log('[browser]', ...a);
-
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    passed++;
-    log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    failures++;
-    log(`FAIL ${name}: ${e && e.stack ? e.stack : e}`);
-    throw e;
-  }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const s = h.suite('browser');
+const { log, assert, check, cleanups } = s;
 
 // --- static server for the built client (when the node does not serve it) --
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
@@ -75,19 +58,7 @@ async function serveDist() {
 }
 
 // --- browser profiles --------------------------------------------------------
-async function profile(name) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `dmp-web-${name}-`));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1100, height: 760 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  cleanups.push(async () => { await ctx.close().catch(() => {}); fs.rmSync(dir, { recursive: true, force: true }); });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  page.on('pageerror', (e) => log(`${name} page error: ${e.message}`));
-  page.on('dialog', (d) => d.accept());
-  return { name, ctx, page };
-}
+const profile = (name) => h.launchProfile(s, name, { viewport: { width: 1100, height: 760 } });
 
 const shot = (p, what) => p.page.screenshot({ path: path.join(ART, `${what}.png`), fullPage: true });
 
@@ -356,8 +327,4 @@ async function main() {
   }
 }
 
-let code = 0;
-try { await main(); } catch { code = 1; }
-for (const f of cleanups.reverse()) { try { await f(); } catch {} }
-log(`${passed} passed, ${failures} failed; screenshots in ${ART}`);
-process.exit(code || (failures ? 1 : 0));
+await s.finish(main, `; screenshots in ${ART}`);

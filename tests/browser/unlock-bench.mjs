@@ -7,6 +7,7 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CHROMIUM_ARGS } from './harness.mjs';
 
 const APP = process.env.DMP_APP_URL;
 const NODE = process.env.DMP_NODE_URL || APP;
@@ -15,8 +16,7 @@ const RUNS = Number(process.env.DMP_RUNS || 5);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmp-web-bench-'));
 const ctx = await chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: CHROMIUM_ARGS,
 });
 try {
   const page = ctx.pages()[0] || await ctx.newPage();
