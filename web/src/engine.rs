@@ -192,14 +192,7 @@ pub async fn bring_online(app: App) {
     };
     let now = js::now();
     if app.vault.with_untracked(|v| v.token.is_none()) {
-        match net::register(
-            &s.profile.node,
-            &s.keypair,
-            &s.profile.username,
-            &s.profile.domain,
-        )
-        .await
-        {
+        match register(&s).await {
             Ok(Registration::Token(t)) => app.vault.update(|v| {
                 v.token = Some(t);
                 v.registration = "registered (bearer token kept in the vault)".into();
@@ -278,18 +271,22 @@ async fn publish_identity(app: App, s: &Unlocked, ep: &Endpoints, now: u64) {
     }
 }
 
-/// Register again and keep the new token (the old one expired, or another
-/// browser holding the same identity rotated it). False when the node
-/// offers no registration or refuses.
-async fn reregister(app: App, s: &Unlocked) -> bool {
-    match net::register(
+/// Self-service registration of the unlocked identity at its node.
+async fn register(s: &Unlocked) -> Result<Registration, String> {
+    net::register(
         &s.profile.node,
         &s.keypair,
         &s.profile.username,
         &s.profile.domain,
     )
     .await
-    {
+}
+
+/// Register again and keep the new token (the old one expired, or another
+/// browser holding the same identity rotated it). False when the node
+/// offers no registration or refuses.
+async fn reregister(app: App, s: &Unlocked) -> bool {
+    match register(s).await {
         Ok(Registration::Token(t)) => {
             app.vault.update(|v| v.token = Some(t));
             let _ = app.save().await;
