@@ -15,13 +15,12 @@
 //   DMP_DIST         the Trunk output directory (default: dist)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser/bootstrap)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
-import fs from 'node:fs';
 import path from 'node:path';
 import * as h from './harness.mjs';
 
-const { s, ZONE, NODE_BIN, CLUSTER_BIN, DIST, ART, RUN, work, startNode, profile, create, cluster } =
+const { s, ZONE, ART, RUN, work, profile, create, cluster, startPair } =
   h.localCluster('bootstrap');
-const { log, assert, check } = s;
+const { assert, check } = s;
 const { text, addContact } = h;
 const publish = h.publishRecord;
 const bootstrapAction = (p, id) => h.settingsAction(p, id, 'bootstrap-note');
@@ -34,12 +33,7 @@ async function discover(p, address, signer, autoPin) {
 }
 
 async function main() {
-  for (const f of [NODE_BIN, CLUSTER_BIN, path.join(DIST, 'index.html')]) {
-    assert(fs.existsSync(f), `${f} is missing: build dmp-node (cargo build -p dmp-node --bins) and dist/ (trunk build --release)`);
-  }
-  const A = await startNode('node-a', DIST);
-  const B = await startNode('node-b', null);
-  log(`node a ${A.url}, node b ${B.url}, run ${RUN}`);
+  const { A, B } = await startPair();
   const opKey = path.join(work, 'operator.key');
   const opSpk = cluster('keygen', '--out', opKey);
   const zoneKey = path.join(work, 'zone.key');

@@ -12,24 +12,18 @@
 //   DMP_DIST         the Trunk output directory (default: dist)
 //   DMP_ARTIFACTS    where screenshots go (default: test-artifacts/browser/cluster)
 //   CHROMIUM         browser binary (default: /usr/bin/chromium)
-import fs from 'node:fs';
 import path from 'node:path';
 import * as h from './harness.mjs';
 
-const { s, ZONE, NODE_BIN, CLUSTER_BIN, DIST, ART, RUN, work, startNode, profile, create, cluster } =
+const { s, ZONE, ART, RUN, work, profile, create, cluster, startPair } =
   h.localCluster('cluster');
-const { log, assert, check } = s;
+const { assert, check } = s;
 const { text, sendAndWait, addContact, waitForPreview: waitForIncoming } = h;
 const publishManifest = (url, wire) => h.publishRecord(url, `cluster.${ZONE}`, wire);
 const clusterAction = (p, id) => h.settingsAction(p, id, 'cluster-note');
 
 async function main() {
-  for (const f of [NODE_BIN, CLUSTER_BIN, path.join(DIST, 'index.html')]) {
-    assert(fs.existsSync(f), `${f} is missing: build dmp-node (cargo build -p dmp-node --bins) and dist/ (trunk build --release)`);
-  }
-  const A = await startNode('node-a', DIST);
-  const B = await startNode('node-b', null);
-  log(`node a ${A.url}, node b ${B.url}, run ${RUN}`);
+  const { A, B } = await startPair();
   const key = path.join(work, 'operator.key');
   const spk = cluster('keygen', '--out', key);
   const seq1 = cluster('manifest', '--key', key, '--cluster', ZONE, '--seq', '1',

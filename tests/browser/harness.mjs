@@ -187,20 +187,28 @@ export function localCluster(tag) {
   const art = process.env.DMP_ARTIFACTS || `test-artifacts/browser/${tag}`;
   fs.mkdirSync(art, { recursive: true });
   const work = s.tempDir(`dmp-web-${tag}-`);
+  const dist = path.resolve(process.env.DMP_DIST || 'dist');
+  const run = Math.random().toString(36).slice(2, 8);
   return {
     s,
     ZONE: zone,
-    NODE_BIN: nodeBin,
-    CLUSTER_BIN: clusterBin,
-    DIST: path.resolve(process.env.DMP_DIST || 'dist'),
     ART: art,
-    RUN: Math.random().toString(36).slice(2, 8),
+    RUN: run,
     work,
-    startNode: (name, webDir) => startNode(s, { bin: nodeBin, work, name, zone, webDir }),
     profile: (name) => launchProfile(s, name),
     create: (p, app, node, user, pass) => createIdentity(p, { app, node, zone, user, pass }),
     // The dmp-cluster operator tool; its trimmed stdout.
     cluster: (...args) => execFileSync(clusterBin, args, { encoding: 'utf8' }).trim(),
+    // After checking the builds: node a (serving the web client) and node b.
+    async startPair() {
+      for (const f of [nodeBin, clusterBin, path.join(dist, 'index.html')]) {
+        s.assert(fs.existsSync(f), `${f} is missing: build dmp-node (cargo build -p dmp-node --bins) and dist/ (trunk build --release)`);
+      }
+      const A = await startNode(s, { bin: nodeBin, work, name: 'node-a', zone, webDir: dist });
+      const B = await startNode(s, { bin: nodeBin, work, name: 'node-b', zone });
+      s.log(`node a ${A.url}, node b ${B.url}, run ${run}`);
+      return { A, B };
+    },
   };
 }
 
