@@ -55,20 +55,16 @@ impl FromStr for TrustedProxies {
     }
 }
 
-/// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, what a dual-stack socket reports)
-/// compared as the IPv4 address it is.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
-}
-
 impl TrustedProxies {
     /// Whether no proxy is trusted (the header is never read).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, what a dual-stack socket
+    /// reports) counts as the IPv4 address it is.
     fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         self.0.iter().any(|net| net.contains(&ip))
     }
 
@@ -80,7 +76,7 @@ impl TrustedProxies {
     /// address is a safer key than a made-up one). Several header lines
     /// are read as one list, in order.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let mut current = canonical(peer);
+        let mut current = peer.to_canonical();
         if !self.trusts(current) {
             return current;
         }
@@ -107,11 +103,11 @@ impl TrustedProxies {
 fn parse_entry(entry: &str) -> Option<IpAddr> {
     let e = entry.trim();
     if let Ok(ip) = e.parse::<IpAddr>() {
-        return Some(canonical(ip));
+        return Some(ip.to_canonical());
     }
     if let Some(rest) = e.strip_prefix('[') {
         let (inside, _) = rest.split_once(']')?;
-        return inside.parse::<IpAddr>().ok().map(canonical);
+        return inside.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
     }
     let (host, port) = e.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
