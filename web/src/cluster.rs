@@ -128,7 +128,16 @@ pub async fn refresh(app: App) -> Result<String, String> {
         .ok_or("no cluster is pinned")?;
     let now = js::now();
     let current = view_of(&pin, now);
-    let values = manifest_values(&app, &pin.base, current.as_ref().ok()).await?;
+    let values = match manifest_values(&app, &pin.base, current.as_ref().ok()).await {
+        Ok(v) => v,
+        Err(e) => {
+            // Noted as a refresh too, so the background refresh waits its
+            // interval instead of asking every node again at each poll.
+            let note = format!("kept the installed manifest: {e}");
+            keep_refresh(app, &pin, None, now, &note).await?;
+            return Err(note);
+        }
+    };
     let next = match current {
         Ok(mut view) => view
             .refresh(values.iter().map(String::as_str), now)
@@ -164,6 +173,19 @@ pub async fn refresh(app: App) -> Result<String, String> {
         Err(e) => (None, format!("kept the installed manifest: {e}")),
     };
     let updated = wire.is_some();
+    keep_refresh(app, &pin, wire, now, &note).await?;
+    if updated { Ok(note) } else { Err(note) }
+}
+
+/// Record a refresh of `pin` (the newer manifest `wire` with its seq, if
+/// any) in the vault and save it.
+async fn keep_refresh(
+    app: App,
+    pin: &ClusterPin,
+    wire: Option<(String, u64)>,
+    now: u64,
+    note: &str,
+) -> Result<(), String> {
     app.vault.update(|v| {
         // Only the pin this refresh started from: a cluster pinned while it
         // was on the network (by hand or by bootstrap) is left alone.
@@ -179,11 +201,10 @@ pub async fn refresh(app: App) -> Result<String, String> {
                 c.wire = w;
             }
             c.last_refresh = now;
-            c.last_note = note.clone();
+            c.last_note = note.to_owned();
         }
     });
-    app.save().await?;
-    if updated { Ok(note) } else { Err(note) }
+    app.save().await
 }
 
 /// Switch cluster routing on or off.
